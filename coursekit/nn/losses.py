@@ -1,0 +1,68 @@
+"""Adversarial losses on raw discriminator logits (no sigmoid inside D).
+
+With D's logits ``d`` on real images ``y`` and on generated images ``G(x)``:
+
+* ``vanilla`` (pix2pix, Isola et al. Eq. 1): the minimax cross-entropy loss
+  ``L_D = -log sigmoid(D(y)) - log(1 - sigmoid(D(G(x))))``; the generator uses the
+  non-saturating form ``L_G = -log sigmoid(D(G(x)))`` (Goodfellow et al. 2014, §3).
+* ``lsgan`` (CycleGAN, Zhu et al. 2017 §4; Mao et al. 2017): least squares,
+  ``L_D = (D(y) - 1)^2 + D(G(x))^2``, ``L_G = (D(G(x)) - 1)^2``.
+* ``hinge`` (SPADE): ``L_D = max(0, 1 - D(y)) + max(0, 1 + D(G(x)))``, ``L_G = -D(G(x))``.
+
+Each is averaged over every patch of a PatchGAN's output map. The discriminator loss is halved,
+``0.5 (L_real + L_fake)``, as in the pix2pix paper ("we divide the objective by 2 while
+optimizing D, which slows down the rate at which D learns relative to G").
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+
+
+class GANLoss(nn.Module):
+    """``loss = GANLoss("vanilla")``; ``loss.discriminator(real_logits, fake_logits)``,
+    ``loss.generator(fake_logits)``. Logits may be a tensor or a list of tensors (one per
+    scale of a multi-scale discriminator); the losses of the scales are averaged."""
+
+    def __init__(self, mode: str = "vanilla", d_scale: float = 0.5):
+        super().__init__()
+        if mode not in GAN_MODES:
+            raise ValueError(f"unknown GAN loss {mode!r}; choose one of {GAN_MODES}")
+        self.mode = mode
+        self.d_scale = d_scale
+
+    def real(self, logits: Tensor) -> Tensor:
+        """Loss for logits that should say "real" (D on real images, or G fooling D)."""
+        if self.mode == "vanilla":
+            return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        if self.mode == "lsgan":
+            return F.mse_loss(logits, torch.ones_like(logits))
+        return F.relu(1.0 - logits).mean()
+
+    def fake(self, logits: Tensor) -> Tensor:
+        """Loss for logits that should say "fake" (D on generated images)."""
+        if self.mode == "vanilla":
+            return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+        if self.mode == "lsgan":
+            return F.mse_loss(logits, torch.zeros_like(logits))
+        return F.relu(1.0 + logits).mean()
+
+    def discriminator(self, real_logits, fake_logits) -> Tensor:
+        """``d_scale * (L_real + L_fake)``: pass the fake logits from a *detached* G(x)."""
+        return self.d_scale * (_mean_over_scales(self.real, real_logits)
+                               + _mean_over_scales(self.fake, fake_logits))
+
+    def generator(self, fake_logits) -> Tensor:
+        """The generator's adversarial loss on D's logits for G(x)."""
+        if self.mode == "hinge":
+            return _mean_over_scales(lambda t: -t.mean(), fake_logits)
+        return _mean_over_scales(self.real, fake_logits)
+
+
+def _mean_over_scales(fn, logits) -> Tensor:
+    if isinstance(logits, (list, tuple)):
+        return sum(fn(t) for t in logits) / len(logits)
+    return fn(logits)

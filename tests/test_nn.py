@@ -1,0 +1,127 @@
+"""Shared building blocks, checked against published numbers and hand-computed values."""
+import math
+
+import pytest
+import torch
+
+from coursekit.nn import (GANLoss, PatchGANDiscriminator, PixelDiscriminator, UNetGenerator,
+                          init_weights, patchgan_layers_for, receptive_field)
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_unet_256_matches_the_reference_parameter_count():
+    # junyanz/pytorch-CycleGAN-and-pix2pix prints 54.414 M parameters for unet_256 (issue #422
+    # quotes "54.4 M"); an exact layer-by-layer match of the paper's C64-...-C512 gives that.
+    assert n_params(UNetGenerator(3, 3, num_downs=8, ngf=64)) == 54_413_955
+
+
+def test_patchgan_matches_the_reference_parameter_counts():
+    # The reference's CycleGAN log (issue #405) reports D_A = 2.765 M for 3-channel input;
+    # pix2pix's conditional D sees 6 channels (issue #422: 2.77 M).
+    assert round(n_params(PatchGANDiscriminator(3, norm="instance")) / 1e6, 3) == 2.765
+    assert round(n_params(PatchGANDiscriminator(6, norm="batch")) / 1e6, 2) == 2.77
+
+
+@pytest.mark.parametrize("n_layers,patch", [(1, 16), (3, 70), (5, 286)])
+def test_receptive_fields_of_the_papers_ablation(n_layers, patch):
+    # pix2pix Table 3 compares 1x1, 16x16, 70x70 and 286x286 discriminators.
+    assert receptive_field(PatchGANDiscriminator(6, n_layers=n_layers)) == patch
+    assert patchgan_layers_for(patch) == n_layers
+
+
+def test_receptive_field_by_gradient_probing_agrees_with_the_formula():
+    # Independent check: the input pixels that influence one output logit span 70 px.
+    d = PatchGANDiscriminator(1, ndf=4, n_layers=3, norm="none")
+    x = torch.zeros(1, 1, 128, 128, requires_grad=True)
+    out = d(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+    assert rows.max() - rows.min() + 1 == 70
+    assert receptive_field(PixelDiscriminator(6)) == 1
+
+
+def test_patchgan_output_map_is_30x30_at_256():
+    d = PatchGANDiscriminator(6, ndf=8)
+    assert d(torch.randn(1, 6, 256, 256)).shape == (1, 1, 30, 30)
+
+
+@pytest.mark.parametrize("num_downs,size", [(8, 256), (7, 128), (6, 64), (5, 32)])
+def test_unet_keeps_the_image_shape(num_downs, size):
+    g = UNetGenerator(3, 2, num_downs=num_downs, ngf=4).eval()
+    assert g(torch.randn(2, 3, size, size)).shape == (2, 2, size, size)
+
+
+def test_unet_rejects_sizes_its_depth_cannot_take():
+    g = UNetGenerator(3, 3, num_downs=8, ngf=4)
+    with pytest.raises(ValueError, match=r"multiples of 256"):
+        g(torch.randn(1, 3, 64, 64))
+
+
+def test_wrong_channel_count_is_explained():
+    g = UNetGenerator(3, 3, num_downs=5, ngf=4)
+    with pytest.raises(ValueError, match=r"3-channel images but got 1 channels"):
+        g(torch.randn(1, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        g(torch.randn(3, 32, 32))
+    d = PatchGANDiscriminator(6, ndf=4)
+    with pytest.raises(ValueError, match=r"at least 24"):
+        d(torch.randn(1, 6, 16, 16))
+
+
+def test_encoder_decoder_has_no_skip_path():
+    # Without skips, the decoder's layers see only their own width (no concatenation), so the
+    # network is smaller; with skips, an input pixel reaches the output through the outermost
+    # skip even when the bottleneck is cut.
+    unet = UNetGenerator(3, 3, num_downs=5, ngf=8, dropout=0)
+    encdec = UNetGenerator(3, 3, num_downs=5, ngf=8, dropout=0, skips=False)
+    assert n_params(encdec) < n_params(unet)
+    for net, reaches in ((unet, True), (encdec, False)):
+        net.eval()
+        with torch.no_grad():
+            # Zero the innermost down layer: nothing passes the bottleneck any more.
+            for p in net.down[-1].parameters():
+                p.zero_()
+        x = torch.randn(1, 3, 32, 32, requires_grad=True)
+        net(x)[0, :, 16, 16].sum().backward()
+        assert (x.grad.abs().sum() > 0) == reaches
+
+
+def test_dropout_sits_in_the_three_decoder_layers_after_the_bottleneck():
+    g = UNetGenerator(num_downs=8, ngf=4)
+    with_dropout = [i for i, up in enumerate(g.up) if any(isinstance(m, torch.nn.Dropout) for m in up)]
+    # The paper's decoder: CD512-CD512-CD512-C512-... ; up[7] is the bottleneck's own layer.
+    assert with_dropout == [4, 5, 6]
+
+
+def test_init_weights_statistics():
+    torch.manual_seed(0)
+    g = init_weights(UNetGenerator(num_downs=8, ngf=64))
+    w = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, torch.nn.Conv2d)])
+    # 5.7 M samples of N(0, 0.02): the sample std is 0.02 to within 1e-4 (its standard error
+    # is 0.02 / sqrt(2 * 5.7e6) ~ 6e-6).
+    assert abs(w.std().item() - 0.02) < 1e-4 and abs(w.mean().item()) < 1e-4
+
+
+def test_gan_losses_on_hand_computed_logits():
+    zero, half = torch.zeros(4, 1, 2, 2), torch.full((4, 1, 2, 2), 0.5)
+    v = GANLoss("vanilla")
+    assert v.real(zero).item() == pytest.approx(math.log(2))
+    assert v.fake(half).item() == pytest.approx(-math.log(1 - 1 / (1 + math.exp(-0.5))))
+    # D's loss is halved (pix2pix §3.3): 0.5 * (log 2 + log 2) = log 2.
+    assert v.discriminator(zero, zero).item() == pytest.approx(math.log(2))
+    assert v.generator(half).item() == pytest.approx(math.log(1 + math.exp(-0.5)))
+    ls = GANLoss("lsgan")
+    assert ls.real(half).item() == pytest.approx(0.25)
+    assert ls.fake(half).item() == pytest.approx(0.25)
+    assert ls.discriminator(torch.ones(3), torch.zeros(3)).item() == 0.0
+    h = GANLoss("hinge")
+    assert h.real(half).item() == pytest.approx(0.5)
+    assert h.fake(half).item() == pytest.approx(1.5)
+    assert h.generator(half).item() == pytest.approx(-0.5)
+    # Multi-scale logits are averaged over scales.
+    assert ls.generator([zero, torch.ones(1)]).item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown GAN loss"):
+        GANLoss("wgan")
