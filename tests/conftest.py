@@ -1,0 +1,42 @@
+"""Test-suite settings shared by every test.
+
+The suite must behave the same on a developer's laptop and in CI: offline, on the CPU,
+without touching the user's dataset cache.
+"""
+import os
+import sys
+from pathlib import Path
+
+# nbgrader starts `alembic` by name, and notebooks start kernels with `python3`: make the
+# interpreter running the tests (e.g. .venv/bin/python) come first on PATH even without
+# an activated venv.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# Nothing may be downloaded at test time: Hugging Face must fail fast instead of retrying.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_data_cache(tmp_path_factory):
+    """Point COURSEKIT_DATA at an empty temporary folder for the whole session, so tests never
+    read or write the developer's real dataset cache (tests that need a specific cache set
+    their own with monkeypatch)."""
+    old = os.environ.get("COURSEKIT_DATA")
+    os.environ["COURSEKIT_DATA"] = str(tmp_path_factory.mktemp("coursekit-data"))
+    yield
+    if old is None:
+        os.environ.pop("COURSEKIT_DATA", None)
+    else:
+        os.environ["COURSEKIT_DATA"] = old
+
+
+@pytest.fixture(autouse=True)
+def _torch_seed():
+    """Every test starts from the same global RNG state, so failures reproduce."""
+    import torch
+
+    torch.manual_seed(0)
+    yield
