@@ -106,12 +106,21 @@ def test_unaligned_pairing_is_reproducible_and_serial_is_modular(tmp_path):
     assert len(ds) == 7  # the larger domain
     assert [ds[i]["path_A"].rsplit("/", 1)[1] for i in range(4)] == ["a0.png", "a1.png",
                                                                       "a2.png", "a0.png"]
-    picks = [ds.b_index(i) for i in range(7)]
-    # Not tied to any global RNG: reseeding torch, numpy and random changes nothing.
+    # Training: a fresh B at every access, from torch's global generator (so the training
+    # loop's RNG checkpoint makes resume exact), as the reference does.
+    torch.manual_seed(5)
+    first = [ds.b_index(3) for _ in range(20)]
+    assert len(set(first)) > 1  # 20 draws from 7 images are not all equal unless B is fixed
+    torch.manual_seed(5)
+    assert [ds.b_index(3) for _ in range(20)] == first
+    # Test split: a pure function of (seed, index), not tied to any global RNG.
+    make_unaligned(tmp_path, n_a=3, n_b=7, split="test")
+    test = UnalignedFolders(tmp_path, "test", preprocess="none")
+    picks = [test.b_index(i) for i in range(7)]
     torch.manual_seed(99), np.random.seed(99), random.seed(99)
-    assert [UnalignedFolders(tmp_path, "train").b_index(i) for i in range(7)] == picks
+    assert [UnalignedFolders(tmp_path, "test").b_index(i) for i in range(7)] == picks
     assert len(set(picks)) > 1  # random-looking, not a constant
-    other_seed = [UnalignedFolders(tmp_path, "train", seed=1).b_index(i) for i in range(7)]
+    other_seed = [UnalignedFolders(tmp_path, "test", seed=1).b_index(i) for i in range(7)]
     assert other_seed != picks
     serial = UnalignedFolders(tmp_path, "train", serial=True, preprocess="none")
     assert [serial[i]["path_B"].rsplit("/", 1)[1] for i in (0, 6)] == ["b0.png", "b6.png"]
@@ -305,3 +314,14 @@ def test_transform_rejects_bad_settings():
         PairTransform("crop", crop_size=16)(small)
     with pytest.raises(ValueError, match="same size"):
         PairTransform("none")(small, Image.fromarray(rand_array(12, 10, 0)))
+
+
+def test_test_split_is_centre_cropped_and_unflipped(tmp_path):
+    # A 12x12 image cropped to 8 at the centre keeps rows/cols 2..9, whatever the RNG says.
+    make_unaligned(tmp_path, n_a=1, n_b=1, size=12, split="test")
+    ds = UnalignedFolders(tmp_path, "test", preprocess="crop", crop_size=8)
+    expected = torch.from_numpy(rand_array(12, 12, seed=0)[2:10, 2:10]).permute(2, 0, 1)
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        got = ((ds[0]["A"] + 1) * 127.5).round().to(torch.uint8)
+        assert torch.equal(got, expected)

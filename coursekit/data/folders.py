@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+import torch
 from torch.utils.data import Dataset
 
 from coursekit.data.transforms import PairTransform
@@ -187,10 +188,11 @@ class _FolderDataset(Dataset):
     def __init__(self, *, train: bool, preprocess: str, load_size: int, crop_size: int,
                  flip: bool | None, transform: PairTransform | None) -> None:
         if transform is None:
-            # The reference flips by default; coursekit flips only training data unless told,
-            # so that test / val items are the same at every evaluation.
+            # The reference flips and crops at random for every split; coursekit jitters only
+            # training data unless told, so that test / val items are the same at every
+            # evaluation (centre crop, no flip).
             transform = PairTransform(preprocess, load_size=load_size, crop_size=crop_size,
-                                      flip=train if flip is None else flip)
+                                      flip=train if flip is None else flip, random_crop=train)
         elif not isinstance(transform, PairTransform):
             raise TypeError(f"transform must be a PairTransform, not {type(transform).__name__}")
         self.transform = transform
@@ -336,9 +338,11 @@ class UnalignedFolders(_FolderDataset):
     """CycleGAN "unaligned" domains: ``ROOT/{split}A/`` and ``ROOT/{split}B/``.
 
     The dataset is as long as the larger domain. Item ``i`` takes A image ``i mod len(A)``
-    and a B image chosen by ``(seed, i)``: random-looking but the same at every epoch and in
-    every run (``serial=True`` takes ``i mod len(B)`` instead). The DataLoader's shuffling
-    supplies the variety across epochs. A and B get independent crops and flips.
+    and, for training, a B image drawn afresh at every access from torch's global generator, as
+    the reference implementation does: over the epochs each A meets many Bs, and the training
+    loop's RNG checkpointing keeps resume exact. For other splits the B image is a pure function
+    of ``(seed, i)``, so evaluation sees the same pairs in every run. ``serial=True`` takes
+    ``i mod len(B)`` instead. A and B get independent crops and flips.
 
     Args:
         root: the dataset folder.
@@ -356,6 +360,7 @@ class UnalignedFolders(_FolderDataset):
                  transform: PairTransform | None = None) -> None:
         super().__init__(train=split == "train", preprocess=preprocess, load_size=load_size,
                          crop_size=crop_size, flip=flip, transform=transform)
+        self.train = split == "train"
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.root = Path(root).expanduser()
@@ -376,10 +381,12 @@ class UnalignedFolders(_FolderDataset):
         return max(len(self.paths_A), len(self.paths_B))
 
     def b_index(self, index: int) -> int:
-        """The B image paired with item ``index`` (a pure function of seed and index)."""
+        """The B image paired with item ``index`` (see the class docstring)."""
         n_B = len(self.paths_B)
         if self.serial:
             return index % n_B
+        if self.train:
+            return int(torch.randint(n_B, ()))
         # A generator seeded by (seed, index) through NumPy's SeedSequence: independent of
         # the epoch, of worker processes and of any global RNG state.
         return int(np.random.default_rng([self.seed, index]).integers(n_B))

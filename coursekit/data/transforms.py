@@ -75,6 +75,8 @@ class PairTransform:
             ``scale_width*``: the width). Ignored by ``crop`` and ``none``.
         crop_size: side of the random square crop; also the minimum height of ``scale_width``.
         flip: randomly mirror left-right (probability 1/2).
+        random_crop: crop at a random position (training jitter); False crops the centre, so
+            that evaluation sees the same pixels in every run.
         resample: PIL resampling filter (bicubic, like the reference).
 
     Call it with one or more PIL images of the same size; it returns a list of tensors::
@@ -84,7 +86,7 @@ class PairTransform:
     """
 
     def __init__(self, preprocess: str = "resize_and_crop", load_size: int = 286,
-                 crop_size: int = 256, flip: bool = True, *,
+                 crop_size: int = 256, flip: bool = True, *, random_crop: bool = True,
                  resample: int = Image.Resampling.BICUBIC) -> None:
         if preprocess not in PREPROCESS_MODES:
             raise ValueError(f"preprocess={preprocess!r} is not a known mode; use one of "
@@ -101,11 +103,12 @@ class PairTransform:
         self.load_size = load_size
         self.crop_size = crop_size
         self.flip = bool(flip)
+        self.random_crop = bool(random_crop)
         self.resample = resample
 
     def __repr__(self) -> str:
         return (f"PairTransform(preprocess={self.preprocess!r}, load_size={self.load_size}, "
-                f"crop_size={self.crop_size}, flip={self.flip})")
+                f"crop_size={self.crop_size}, flip={self.flip}, random_crop={self.random_crop})")
 
     # -- geometry ---------------------------------------------------------------------------
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
@@ -143,9 +146,12 @@ class PairTransform:
                     f"an image of {width}x{height} px is smaller than crop_size={self.crop_size} "
                     f"with preprocess={self.preprocess!r}; use a smaller crop_size or "
                     "preprocess='resize_and_crop', which scales images up first")
-            # randint's upper bound is exclusive: +1 makes the last valid position reachable.
-            x = int(torch.randint(0, rw - self.crop_size + 1, (1,)).item())
-            y = int(torch.randint(0, rh - self.crop_size + 1, (1,)).item())
+            if self.random_crop:
+                # randint's upper bound is exclusive: +1 makes the last position reachable.
+                x = int(torch.randint(0, rw - self.crop_size + 1, (1,)).item())
+                y = int(torch.randint(0, rh - self.crop_size + 1, (1,)).item())
+            else:
+                x, y = (rw - self.crop_size) // 2, (rh - self.crop_size) // 2
             crop_xy = (x, y)
         flip = bool(torch.rand(()).item() < 0.5) if self.flip else False
         return PairParams(crop_xy=crop_xy, flip=flip)
