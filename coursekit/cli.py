@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -65,38 +66,50 @@ def _method_module(name: str):
         raise CLIError(str(err)) from None
 
 
+def _configs(module, args):
+    """The method's config for ``--preset``, with the command line's overrides applied."""
+    from dataclasses import replace
+
+    config = module.Config.fast() if args.preset == "fast" else module.Config.paper()
+    train = {"out_dir": args.out or f"runs/{args.method}-{args.preset}", "resume": args.resume}
+    if args.steps is not None:
+        train.update(steps=args.steps, decay_steps=args.steps // 2, epochs=None, epochs_decay=0)
+    if args.device:
+        train["device"] = args.device
+    if args.precision:
+        train["precision"] = args.precision
+    method = {"train": replace(config.train, **train)}
+    if getattr(args, "direction", None):
+        method["direction"] = args.direction
+    return replace(config, **method)
+
+
 def _train(args) -> None:
     from coursekit.data import get_dataset
-    from coursekit.train import TrainConfig, fit
+    from coursekit.train import fit
 
     module = _method_module(args.method)
-    config = module.Config.fast() if args.preset == "fast" else module.Config.paper()
-    train_config: TrainConfig = config.train
-    overrides = {"out_dir": args.out or f"runs/{args.method}-{args.preset}", "resume": args.resume}
-    if args.steps is not None:
-        overrides.update(steps=args.steps, decay_steps=args.steps // 2, epochs=None,
-                         epochs_decay=None)
-    if args.device:
-        overrides["device"] = args.device
-    if args.precision:
-        overrides["precision"] = args.precision
-    for key, value in overrides.items():
-        setattr(train_config, key, value)
+    config = _configs(module, args)
     data = args.data or module.DEFAULT_DATA
     dataset = get_dataset(data, split="train", size=config.image_size)
     method = module.build(config)
-    result = fit(method, dataset, train_config)
-    print(f"done: {result}")
+    result = fit(method, dataset, config.train)
+    if result.interrupted:
+        return  # fit has said where the checkpoint is and how to resume
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items())
+    print(f"trained {result.step} steps in {result.seconds:.0f} s ({losses}); checkpoint: "
+          f"{result.checkpoint}\nscore it: coursekit eval {args.method} --checkpoint "
+          f"{result.checkpoint}")
 
 
 def _eval(args) -> None:
     import torch
 
     from coursekit.data import get_dataset
-    from coursekit.train import load_method_weights
+    from coursekit.models import load_trained
 
     module = _method_module(args.method)
-    method, config = load_method_weights(module, args.checkpoint)
+    method, config = load_trained(args.method, args.checkpoint)
     data = args.data or module.DEFAULT_DATA
     dataset = get_dataset(data, split="test", size=config.image_size)
     with torch.no_grad():
@@ -145,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest.pt")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
+                   help="which side of paired data is the input (the official pix2pix facades "
+                        "archive keeps labels on the B side: use BtoA for labels -> photo)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="ground-truth scores of a trained model")
@@ -156,21 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message tells the user what to do: shown without a traceback."""
+    from coursekit.data.catalog import UnknownDatasetError
+    from coursekit.data.download import DownloadError
+    from coursekit.train import CheckpointError, NonFiniteLossError
+
+    return (CLIError, ValueError, FileNotFoundError, FileExistsError, UnknownDatasetError,
+            DownloadError, CheckpointError, NonFiniteLossError)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except CLIError as err:
-        print(f"coursekit: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("coursekit: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        # Our own errors carry instructions; show them without a traceback.
-        print(f"coursekit: error: {err}", file=sys.stderr)
-        return 1
+    except _user_errors() as err:
+        if os.environ.get("COURSEKIT_TRACEBACK"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"coursekit: error: {message}", file=sys.stderr)
+        return 2 if isinstance(err, CLIError) else 1
     return 0
 
 

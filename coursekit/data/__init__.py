@@ -10,8 +10,9 @@ All of them return items as dicts of tensors (see ``docs/CONTRACTS.md``): images
     (torch.Size([3, 64, 64]), torch.Size([3, 64, 64]))
 
 ``get_dataset`` accepts a synthetic name, a catalog name that has been downloaded with
-``coursekit data download NAME``, or the path of a folder (aligned ``A|B`` images,
-``trainA/trainB`` folders, ...).
+``coursekit data download NAME``, ``hf:<hub id or catalog name>`` for the Hugging Face mirror
+(e.g. ``hf:huggan/facades``, through the ``datasets`` library and its cache), or the path of a
+folder (aligned ``A|B`` images, ``trainA/trainB`` folders, ...).
 """
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def get_dataset(name_or_path: str | os.PathLike, split: str = "train", size: int
 
     from coursekit.data import catalog, download, folders
 
+    if key.startswith("hf:"):
+        return download.load_hf(key[3:], split=split, **_folder_size_kwargs(size), **kwargs)
     path = Path(key).expanduser()
     if path.exists():
         return folders.open_folder(path, split=split, **_folder_size_kwargs(size), **kwargs)

@@ -11,11 +11,17 @@ Each method module defines:
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
+import typing
 from types import ModuleType
+from typing import Any
 
 # name -> module path. Methods arrive with their issues (pix2pix, CycleGAN, CUT, ...).
-METHODS: dict[str, str] = {}
+METHODS: dict[str, str] = {
+    "pix2pix": "coursekit.models.pix2pix",
+}
 
 
 def available_methods() -> list[str]:
@@ -29,3 +35,44 @@ def load_method_module(name: str) -> ModuleType:
         have = ", ".join(available_methods()) or "none yet"
         raise ValueError(f"Unknown method {name!r}. Available methods: {have}.")
     return importlib.import_module(METHODS[name])
+
+
+def config_from_dict(cls: type, values: dict[str, Any]):
+    """Rebuild a (possibly nested) config dataclass from ``dataclasses.asdict`` output, e.g. the
+    ``method_config`` stored in a checkpoint. Unknown keys are an error: the checkpoint comes
+    from another version of the method."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{cls.__qualname__} has no settings {unknown}: the checkpoint was "
+                         "written by a different version of this method")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints.get(name)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            value = config_from_dict(hint, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_trained(name: str, checkpoint: str | os.PathLike):
+    """Rebuild method ``name`` from a training checkpoint: ``(method, config)``.
+
+    The checkpoint holds the method's settings (``Method.hparams()``), so the networks are
+    built exactly as they were trained, then their weights are loaded.
+    """
+    from coursekit.train import load_checkpoint, load_weights
+
+    module = load_method_module(name)
+    saved = load_checkpoint(checkpoint).get("method_config")
+    if saved is None:
+        raise ValueError(f"{checkpoint} does not record the settings of the model it holds "
+                         f"(written by an older coursekit?); build {name} with those settings "
+                         "and use coursekit.train.load_weights(method, path) instead.")
+    config = config_from_dict(module.Config, saved)
+    method = module.build(config)
+    load_weights(method, checkpoint)
+    return method, config

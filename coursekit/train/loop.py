@@ -588,6 +588,7 @@ class _Run:
                 "rng": rng_states,
                 "world_size": self.context.world_size,
                 "config": self.config.to_dict(),
+                "method_config": self.method.hparams(),
                 "partial_step": partial,
                 "torch_version": str(torch.__version__),
             }

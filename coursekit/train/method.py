@@ -59,6 +59,8 @@ Rules that keep checkpoints complete and resume exact:
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import Any, Iterable
 
 import torch
@@ -115,6 +117,15 @@ class Method(nn.Module):
     def evaluate(self, dataset: Any) -> dict[str, float]:
         """Optional: metrics on a held-out ``dataset`` (``fit(..., eval_dataset=...)``)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement evaluate(dataset)")
+
+    def hparams(self) -> dict[str, Any] | None:
+        """The method's settings as plain values, stored in every checkpoint so that a trained
+        model can be rebuilt from its checkpoint alone (``coursekit eval``). Default: the
+        dataclass in ``self.config``, if there is one."""
+        config = getattr(self, "config", None)
+        if config is None or not dataclasses.is_dataclass(config):
+            return None
+        return _plain(dataclasses.asdict(config))
 
     # ----------------------------------------------------------------- helpers for subclasses
     @property
@@ -198,6 +209,17 @@ class Method(nn.Module):
             )
         self._optimizers = dict(optimizers)
         self._scaler = scaler
+
+
+def _plain(value: Any) -> Any:
+    """Paths -> str, recursively: checkpoints are loaded with ``weights_only=True``."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
 
 
 def trainable_parameters(networks: Iterable[nn.Module]) -> int:
