@@ -50,3 +50,26 @@ def test_console_script_help_runs():
     proc = run_cli("--help")
     assert proc.returncode == 0, proc.stderr
     assert "train" in proc.stdout and "data" in proc.stdout
+
+
+@pytest.mark.slow
+def test_train_then_eval_pix2pix_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "2"}
+    proc = run_cli("train", "pix2pix", "--steps", "6", "--out", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "latest.pt").is_file() and (out / "metrics.jsonl").is_file()
+    assert list((out / "samples").glob("*.png"))
+    # Running again into the same folder without --resume must not overwrite the run.
+    again = run_cli("train", "pix2pix", "--steps", "6", "--out", str(out), env=env)
+    assert again.returncode == 1 and "resume" in again.stderr
+    proc = run_cli("eval", "pix2pix", "--checkpoint", str(out / "latest.pt"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    scores = json.loads(proc.stdout)
+    assert set(scores) == {"l1", "pixel_accuracy", "class_accuracy", "class_iou"}
+    assert all(0.0 <= v <= 2.0 for v in scores.values())  # L1 on [-1, 1] images is at most 2
+
+
+def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", "pix2pix", "--checkpoint", str(tmp_path / "nope.pt")]) == 1
+    assert "nope.pt" in capsys.readouterr().err
