@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["fast", "paper"], default="fast")
     p.add_argument("--steps", type=int, default=None, help="total iterations (half of them decay)")
     p.add_argument("--out", default=None, help="run directory (default runs/METHOD-PRESET)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
