@@ -8,6 +8,8 @@ looks the same at 32 px and at 256 px, only sharper.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -19,6 +21,10 @@ __all__ = [
     "to_tensor",
     "palette_image",
     "lerp",
+    "smoothstep",
+    "value_noise_rect",
+    "fractal_noise_fast",
+    "fractal_noise_1d",
 ]
 
 
@@ -105,3 +111,76 @@ def to_tensor(img: np.ndarray):
 
     arr = np.ascontiguousarray(np.clip(img, 0.0, 1.0).transpose(2, 0, 1))
     return torch.from_numpy(arr).mul_(2.0).sub_(1.0)
+
+
+def smoothstep(edge0, edge1, x):
+    """Hermite step: 0 below ``edge0``, 1 above ``edge1``, C1-smooth in between.
+
+    ``edge0 > edge1`` gives the falling step. Used for soft (anti-aliased) edges: pass edges
+    one pixel apart and a shape's boundary is blended over about one pixel.
+    """
+    t = np.clip((np.asarray(x, dtype=np.float32) - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+@functools.lru_cache(maxsize=128)
+def _smooth_interp_matrix(size: int, cells: int) -> np.ndarray:
+    """(size, cells + 1) weights that smoothstep-interpolate a lattice row onto pixel centres."""
+    t = (np.arange(size, dtype=np.float64) + 0.5) / size * cells
+    i0 = np.minimum(t.astype(np.int64), cells - 1)
+    f = t - i0
+    f = f * f * (3.0 - 2.0 * f)
+    w = np.zeros((size, cells + 1), dtype=np.float32)
+    rows = np.arange(size)
+    w[rows, i0] = 1.0 - f
+    w[rows, i0 + 1] = f
+    w.setflags(write=False)  # shared by every call through the cache
+    return w
+
+
+def value_noise_rect(rng: np.random.Generator, size: int, cells_y: int, cells_x: int) -> np.ndarray:
+    """Like :func:`value_noise` but with a different number of lattice cells along y and x,
+    e.g. few cells along y and many along x give vertical streaks (grass blades).
+
+    Computed as ``Wy @ lattice @ Wx.T`` with cached interpolation matrices, which is several
+    times faster than gathering at small sizes; same lattice draws as :func:`value_noise`
+    when ``cells_y == cells_x``.
+    """
+    cy, cx = max(1, int(cells_y)), max(1, int(cells_x))
+    lattice = rng.random((cy + 1, cx + 1), dtype=np.float32)
+    return _smooth_interp_matrix(size, cy) @ lattice @ _smooth_interp_matrix(size, cx).T
+
+
+def fractal_noise_fast(rng: np.random.Generator, size: int, base_cells: int = 4,
+                       octaves: int = 4, persistence: float = 0.5) -> np.ndarray:
+    """:func:`fractal_noise` built from :func:`value_noise_rect` octaves (faster; equal
+    statistics, not equal values)."""
+    total = np.zeros((size, size), dtype=np.float32)
+    amplitude, norm, cells = 1.0, 0.0, max(1, int(base_cells))
+    for _ in range(octaves):
+        if cells > size:
+            break
+        total += amplitude * value_noise_rect(rng, size, cells, cells)
+        norm += amplitude
+        amplitude *= persistence
+        cells *= 2
+    return total / max(norm, 1e-8)
+
+
+def fractal_noise_1d(rng: np.random.Generator, n: int, base_cells: int = 4, octaves: int = 5,
+                     persistence: float = 0.5) -> np.ndarray:
+    """A 1-D fBm profile of ``n`` samples in [0, 1] (e.g. a mountain skyline across the image).
+
+    Octaves with more cells than samples are skipped, like :func:`fractal_noise`.
+    """
+    total = np.zeros(n, dtype=np.float32)
+    amplitude, norm, cells = 1.0, 0.0, max(1, int(base_cells))
+    for _ in range(octaves):
+        if cells > n:
+            break
+        lattice = rng.random(cells + 1, dtype=np.float32)
+        total += amplitude * (_smooth_interp_matrix(n, cells) @ lattice)
+        norm += amplitude
+        amplitude *= persistence
+        cells *= 2
+    return total / max(norm, 1e-8)
