@@ -147,7 +147,9 @@ def test_styles_random_or_fixed():
 
 def test_same_layout_in_every_style():
     ds = SyntheticLandscapes("test", size=64, length=4)
-    photos = ds.render_all_styles(2)
+    versions = ds.all_styles(2)
+    assert [int(v["style"]) for v in versions] == list(range(len(LANDSCAPE_STYLES)))
+    photos = torch.stack([v["B"] for v in versions])
     assert photos.shape == (len(LANDSCAPE_STYLES), 3, 64, 64)
     for s in range(len(LANDSCAPE_STYLES)):
         item = ds.render(2, style=s)

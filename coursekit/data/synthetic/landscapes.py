@@ -481,7 +481,7 @@ class SyntheticLandscapes(Dataset):
             ``style``).
         style: ``None`` for a random style per item, or one style (id, name or
             ``(time, season)``) for every item. The label layout of item ``i`` never depends
-            on the style, so :meth:`render` and :meth:`render_all_styles` show one layout in
+            on the style, so :meth:`render` and :meth:`all_styles` show one layout in
             every style.
 
     Items: ``"A"`` the label colours (3, H, W) in [-1, 1] (:data:`LANDSCAPE_PALETTE`),
@@ -545,12 +545,12 @@ class SyntheticLandscapes(Dataset):
         layout = _sample_layout(self._rng(i, _STREAM_LAYOUT), self.size)
         return self._item(layout, sid)
 
-    def render_all_styles(self, index) -> torch.Tensor:
-        """The photos of item ``index``'s layout in every style: (9, 3, H, W) in [-1, 1],
-        in :data:`LANDSCAPE_STYLES` order."""
-        layout = _sample_layout(self._rng(self._index(index), _STREAM_LAYOUT), self.size)
-        return torch.stack([to_tensor(_render(layout, s, self.size))
-                            for s in range(len(LANDSCAPE_STYLES))])
+    def all_styles(self, index) -> list[dict]:
+        """Item ``index`` in every style, in :data:`LANDSCAPE_STYLES` order: the same layout,
+        ``"labels"`` and ``"A"``, a different photo ``"B"`` (as ``SyntheticFacades.all_styles``)."""
+        i = self._index(index)
+        layout = _sample_layout(self._rng(i, _STREAM_LAYOUT), self.size)
+        return [self._item(layout, s) for s in range(len(LANDSCAPE_STYLES))]
 
     def _item(self, layout: _Layout, sid: int) -> dict:
         labels = torch.from_numpy(layout.labels)
