@@ -67,11 +67,11 @@ def main() -> None:
     pairs = [zs.render_pair(i) for i in range(n)]
     horses = torch.stack([p["A"] for p in pairs])
     zebras = torch.stack([p["B"] for p in pairs])
-    masks = torch.stack([p["mask_A"] for p in pairs])
+    masks = torch.stack([p["mask"] for p in pairs])
     table(f"synthetic-zebras, A (horse) -> B (zebra) ({n} test items, {size} px)", {
         "true translation (render_pair)": score_zebras(horses, zebras, masks),
         "all grey": score_zebras(horses, torch.zeros_like(horses), masks),
-        f"blurred true translation": score_zebras(horses, blur(zebras, sigma), masks),
+        "blurred true translation": score_zebras(horses, blur(zebras, sigma), masks),
         "untouched input": score_zebras(horses, horses, masks),
         "zebra of another item": score_zebras(horses, zebras.roll(1, 0), masks),
     })
