@@ -97,12 +97,6 @@ def test_palette_and_styles_tables():
     assert style_id(4) == 4
 
 
-@pytest.mark.parametrize("size", [8, 31, 300, 64.5, None])
-def test_bad_size_is_a_clear_error(size):
-    with pytest.raises(ValueError, match="size must be"):
-        SyntheticLandscapes(size=size)
-
-
 def test_other_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="unknown style 'dusk-spring'"):
         SyntheticLandscapes(style="dusk-spring")

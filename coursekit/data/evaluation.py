@@ -26,15 +26,17 @@ __all__ = ["segmentation_scores", "labels_from_palette", "evaluate_paired"]
 def segmentation_scores(pred: Tensor, target: Tensor, num_classes: int) -> dict[str, float]:
     """Pixel accuracy, mean class accuracy and mean class IoU of a predicted label map.
 
-    With n_ij = pixels of true class i predicted as j and t_i = sum_j n_ij (the standard
+    One confusion matrix over all the pixels given (a whole test set, as the FCN-score does),
+    with n_ij = pixels of true class i predicted as j and t_i = sum_j n_ij (the standard
     Cityscapes/FCN definitions; CyCADA §3.4.3):
 
         pixel_accuracy = sum_i n_ii / sum_i t_i
-        class_accuracy = mean_i n_ii / t_i
-        class_iou      = mean_i n_ii / (t_i + sum_j n_ji - n_ii)
+        class_accuracy = mean_i n_ii / t_i                      over classes with t_i > 0
+        class_iou      = mean_i n_ii / (t_i + sum_j n_ji - n_ii)  over classes with a union
 
-    Means run over the classes present in ``target``, so a class absent from the ground truth
-    neither helps nor hurts.
+    So a class absent from the ground truth but predicted somewhere scores IoU 0 (a
+    hallucinated class costs), and one neither present nor predicted is left out. A predicted
+    label of -1 means "unrecognised": a miss for the true class that counts for no class.
     """
     if pred.shape != target.shape:
         raise ValueError(f"predicted labels {tuple(pred.shape)} and true labels "
@@ -43,17 +45,25 @@ def segmentation_scores(pred: Tensor, target: Tensor, num_classes: int) -> dict[
     target = target.reshape(-1).long().cpu()
     if target.numel() == 0:
         raise ValueError("segmentation_scores needs at least one pixel")
-    confusion = torch.bincount(target * num_classes + pred.clamp(0, num_classes - 1),
-                               minlength=num_classes**2).reshape(num_classes, num_classes).double()
+    if int(target.min()) < 0 or int(target.max()) >= num_classes:
+        raise ValueError(f"true labels must be class indices 0..{num_classes - 1}, got values "
+                         f"{int(target.min())}..{int(target.max())}")
+    if int(pred.min()) < -1 or int(pred.max()) >= num_classes:
+        raise ValueError(f"predicted labels must be -1 (unrecognised) or 0..{num_classes - 1}, "
+                         f"got values {int(pred.min())}..{int(pred.max())}")
+    k = num_classes
+    # Rows: true class; columns: "unrecognised", then the predicted classes.
+    confusion = torch.bincount(target * (k + 1) + pred + 1, minlength=k * (k + 1))
+    confusion = confusion.reshape(k, k + 1)[:, 1:].double()
     hits = confusion.diag()
-    true_count = confusion.sum(1)
+    true_count = torch.bincount(target, minlength=k).double()
     pred_count = confusion.sum(0)
-    present = true_count > 0
     union = true_count + pred_count - hits
+    present, seen = true_count > 0, union > 0
     return {
         "pixel_accuracy": float(hits.sum() / true_count.sum()),
         "class_accuracy": float((hits[present] / true_count[present]).mean()),
-        "class_iou": float((hits[present] / union[present]).mean()),
+        "class_iou": float((hits[seen] / union[seen]).mean()),
     }
 
 

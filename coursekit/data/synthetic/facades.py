@@ -38,7 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+
+from coursekit.data.evaluation import segmentation_scores
+from coursekit.data.synthetic.base import MAX_SIZE, MIN_SIZE, SyntheticDataset, item_rng
 
 
 __all__ = [
@@ -52,7 +54,6 @@ __all__ = [
     "UNRECOGNISED",
 ]
 
-MIN_SIZE, MAX_SIZE = 32, 256
 
 #: Semantic classes, in label-index order. "background" is the sky / surroundings.
 FACADE_CLASSES: tuple[str, ...] = (
@@ -132,7 +133,6 @@ _STYLES: tuple[_Style, ...] = (
 #: Names of the photo styles; an item's ``"style"`` is an index into this tuple.
 FACADE_STYLES: tuple[str, ...] = tuple(s.name for s in _STYLES)
 
-_SPLITS = {"train": 0, "test": 1}
 # Internal split whose items calibrate the scorer; it never appears in train or test.
 _CALIBRATION = 2
 # Separate random streams of one item: the layout must not depend on the style it is drawn in.
@@ -142,9 +142,6 @@ _LAYOUT_STREAM, _STYLE_STREAM, _LOOK_STREAM = 0, 1, 2
 _SIGN_COLOURS = np.array([[0.08, 0.26, 0.16], [0.48, 0.08, 0.10], [0.10, 0.12, 0.32],
                           [0.07, 0.07, 0.07], [0.86, 0.84, 0.78]], dtype=np.float32)
 
-
-def _rng(seed: int, split: int, index: int, stream: int, *extra: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, split, index, stream, *extra]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,16 +633,6 @@ def _render(lay: _Layout, style_id: int, rng: np.random.Generator, size: int):
 # --------------------------------------------------------------------------------------------
 # Dataset
 # --------------------------------------------------------------------------------------------
-def _check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"size must be an int (the side of the square image), got {size!r}")
-    if not MIN_SIZE <= int(size) <= MAX_SIZE:
-        raise ValueError(f"size={size} is out of range: synthetic facades are rendered at square "
-                         f"sizes from {MIN_SIZE} to {MAX_SIZE} px; pick a size in that range "
-                         f"(64 for quick CPU runs, 256 for the paper's resolution)")
-    return int(size)
-
-
 def _style_id(style) -> int:
     if isinstance(style, str):
         if style not in FACADE_STYLES:
@@ -660,10 +647,10 @@ def _style_id(style) -> int:
 
 
 def _item(seed: int, split: int, index: int, size: int, style: int | None) -> dict:
-    lay = _sample_layout(_rng(seed, split, index, _LAYOUT_STREAM))
+    lay = _sample_layout(item_rng(seed, split, index, _LAYOUT_STREAM))
     if style is None:
-        style = int(_rng(seed, split, index, _STYLE_STREAM).integers(len(_STYLES)))
-    labels, photo = _render(lay, style, _rng(seed, split, index, _LOOK_STREAM, style), size)
+        style = int(item_rng(seed, split, index, _STYLE_STREAM).integers(len(_STYLES)))
+    labels, photo = _render(lay, style, item_rng(seed, split, index, _LOOK_STREAM, style), size)
     return {
         "A": torch.from_numpy(_PALETTE_SIGNED[:, labels]),
         "B": torch.from_numpy(photo).mul_(2.0).sub_(1.0),
@@ -676,7 +663,7 @@ def _item(seed: int, split: int, index: int, size: int, style: int | None) -> di
 _PALETTE_SIGNED = np.ascontiguousarray((FACADE_PALETTE.T / 255.0 * 2.0 - 1.0).astype(np.float32))
 
 
-class SyntheticFacades(Dataset):
+class SyntheticFacades(SyntheticDataset):
     """Paired facades: ``"A"`` a colour label image, ``"B"`` a photo of the same building.
 
     Args:
@@ -707,38 +694,21 @@ class SyntheticFacades(Dataset):
     palette = FACADE_PALETTE
     styles = FACADE_STYLES
 
+    default_lengths = {"train": 400, "test": 100}  # the pix2pix facades archive: 400 train
+    title = "synthetic facades"
+
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None,
                  seed: int = 0, style: int | str | None = None):
-        if split not in _SPLITS:
-            raise ValueError(f"split must be one of {tuple(_SPLITS)}, got {split!r}")
-        self.size = _check_size(size)
-        if length is None:
-            length = 400 if split == "train" else 100
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"length must be a non-negative int or None, got {length!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.split, self.length, self.seed = split, int(length), int(seed)
+        super().__init__(split, size, length, seed)
         self.style = None if style is None else _style_id(style)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def _index(self, index) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        i = int(index) + (self.length if index < 0 else 0)
-        if not 0 <= i < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of {self.length} items")
-        return i
-
     def __getitem__(self, index: int) -> dict:
-        return _item(self.seed, _SPLITS[self.split], self._index(index), self.size, self.style)
+        return _item(self.seed, self.split_id, self._index(index), self.size, self.style)
 
     def render(self, index: int, style: int | str) -> dict:
         """Item ``index`` drawn in ``style`` (name or index): the same building and the same
         ``"labels"``/``"A"`` in every style, a different photo ``"B"``."""
-        return _item(self.seed, _SPLITS[self.split], self._index(index), self.size,
+        return _item(self.seed, self.split_id, self._index(index), self.size,
                      _style_id(style))
 
     def all_styles(self, index: int) -> list[dict]:
@@ -1006,16 +976,4 @@ def score_facades(photos: torch.Tensor, labels: torch.Tensor) -> dict[str, float
     if labels.is_floating_point() or labels.min() < 0 or labels.max() >= k:
         raise ValueError(f"labels must be integer class indices 0..{k - 1} (FACADE_CLASSES), "
                          f"got {labels.dtype} values {int(labels.min())}..{int(labels.max())}")
-    pred = segment_facades(photos).flatten().cpu()
-    true = labels.flatten().long().cpu()
-    # Rows: true class; columns: UNRECOGNISED, then the predicted classes.
-    confusion = torch.bincount(true * (k + 1) + pred + 1, minlength=k * (k + 1))
-    confusion = confusion.reshape(k, k + 1).double()
-    hits = confusion[:, 1:].diagonal()
-    truth, predicted = confusion.sum(1), confusion[:, 1:].sum(0)
-    present = truth > 0
-    return {
-        "pixel_accuracy": float(hits.sum() / truth.sum()),
-        "class_accuracy": float((hits[present] / truth[present]).mean()),
-        "class_iou": float((hits[present] / (truth + predicted - hits)[present]).mean()),
-    }
+    return segmentation_scores(segment_facades(photos), labels, k)

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+
+from coursekit.data.evaluation import segmentation_scores
+from coursekit.data.synthetic.base import SyntheticDataset
 
 from coursekit.data.synthetic.render import (
     fractal_noise_1d,
@@ -60,9 +62,7 @@ __all__ = [
     "stroke_faithfulness",
 ]
 
-MIN_SIZE, MAX_SIZE = 32, 256
 DEFAULT_LENGTHS = {"train": 1000, "test": 200}
-_SPLIT_IDS = {"train": 0, "test": 1}
 _STREAM_LAYOUT, _STREAM_STYLE = 0, 1
 
 LANDSCAPE_CLASSES: tuple[str, ...] = (
@@ -105,17 +105,6 @@ def style_id(style) -> int:
         return style_id(int(style))
     raise ValueError(f"style must be an id 0..{len(LANDSCAPE_STYLES) - 1}, a name "
                      f"({', '.join(LANDSCAPE_STYLES)}) or a (time, season) pair; got {style!r}")
-
-
-def _check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise ValueError(f"size must be an int between {MIN_SIZE} and {MAX_SIZE} (square images), "
-                         f"got {size!r}")
-    if not MIN_SIZE <= int(size) <= MAX_SIZE:
-        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels (square images), "
-                         f"got {size}. Render at a supported size and resize the tensors if you "
-                         f"need another one.")
-    return int(size)
 
 
 def _clip(x, lo, hi):
@@ -470,7 +459,7 @@ def _render(layout: _Layout, sid: int, size: int) -> np.ndarray:
 # Dataset
 # ---------------------------------------------------------------------------------------------
 
-class SyntheticLandscapes(Dataset):
+class SyntheticLandscapes(SyntheticDataset):
     """Landscape label maps (``"A"``) and photos (``"B"``) in nine styles.
 
     Args:
@@ -489,43 +478,16 @@ class SyntheticLandscapes(Dataset):
     :data:`LANDSCAPE_CLASSES`, ``"style"`` int64 scalar (index into :data:`LANDSCAPE_STYLES`).
     """
 
+    default_lengths = DEFAULT_LENGTHS
+    title = "synthetic landscapes"
+
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None,
                  seed: int = 0, style=None):
-        if split not in _SPLIT_IDS:
-            raise ValueError(f"split must be one of {sorted(_SPLIT_IDS)}, got {split!r}")
-        self.split = split
-        self.size = _check_size(size)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.seed = int(seed)
-        if length is None:
-            length = DEFAULT_LENGTHS[split]
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"length must be a non-negative int (or None for the default "
-                             f"{DEFAULT_LENGTHS[split]}), got {length!r}")
-        self.length = int(length)
+        super().__init__(split, size, length, seed)
         self.style = None if style is None else style_id(style)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def __repr__(self) -> str:
-        return (f"SyntheticLandscapes(split={self.split!r}, size={self.size}, "
-                f"length={self.length}, seed={self.seed}, style={self.style})")
-
-    def _index(self, index) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        i = int(index)
-        if i < 0:
-            i += self.length
-        if not 0 <= i < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of {self.length} items")
-        return i
-
     def _rng(self, i: int, stream: int) -> np.random.Generator:
-        return np.random.default_rng(
-            np.random.SeedSequence([self.seed, _SPLIT_IDS[self.split], i, stream]))
+        return self.rng(i, stream)
 
     def layout(self, index) -> np.ndarray:
         """The class-index map of item ``index`` as an int64 NumPy array (H, W)."""
@@ -805,12 +767,6 @@ def score_landscapes(photos: torch.Tensor, labels: torch.Tensor, styles=None) ->
     lab = _check_labels(labels, n, h, w)
     pred = segment_landscapes(x, styles)
     c = len(LANDSCAPE_CLASSES)
-    correct = pred == lab
-    true_count = torch.bincount(lab.flatten(), minlength=c).float()
-    pred_count = torch.bincount(pred.flatten(), minlength=c).float()
-    hit = torch.bincount(lab[correct], minlength=c).float()
-    present = true_count > 0
-    union = true_count + pred_count - hit
     weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
     lum = ((x.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
     hp = (lum - _blur(lum, max(0.6, 0.015 * w))).abs()
@@ -819,12 +775,7 @@ def score_landscapes(photos: torch.Tensor, labels: torch.Tensor, styles=None) ->
     onehot = F.one_hot(pred, c).permute(0, 3, 1, 2).float()
     interior = (-F.max_pool2d(-onehot, 5, stride=1, padding=2)).amax(1, keepdim=True)
     detail = (hp * interior).sum() / interior.sum().clamp_min(1.0)
-    return {
-        "pixel_accuracy": float(correct.float().mean()),
-        "class_accuracy": float((hit[present] / true_count[present]).mean()),
-        "class_iou": float((hit[union > 0] / union[union > 0]).mean()),
-        "detail": float(detail),
-    }
+    return {**segmentation_scores(pred, lab, c), "detail": float(detail)}
 
 
 #: Distance scale of :func:`stroke_faithfulness`'s score: ``score = exp(-distance / 0.25)``.

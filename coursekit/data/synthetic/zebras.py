@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
+from coursekit.data.synthetic.base import SyntheticDataset
 from coursekit.data.synthetic.render import (
     fractal_noise_1d,
     fractal_noise_fast,
@@ -62,9 +62,7 @@ __all__ = [
     "HORSE_COATS",
 ]
 
-MIN_SIZE, MAX_SIZE = 32, 256
 DEFAULT_LENGTHS = {"train": 1000, "test": 200}
-_SPLIT_IDS = {"train": 0, "test": 1}
 # Independent random streams of one item: A (scene, then horse coat), B (scene, then zebra
 # coat), and the zebra coat of render_pair's ground-truth translation of A.
 _STREAM_A, _STREAM_B, _STREAM_PAIR = 0, 1, 2
@@ -87,34 +85,6 @@ BACKGROUND_TOLERANCE = 0.10
 
 # Part kinds: decide the colouring (mane/tail hair, muzzle, hooves...) of a pixel.
 BODY, NECK, MANE, HEAD, EAR, LEG_UP, LEG_LOW, TAIL, TAIL_HAIR = range(9)
-
-
-def _check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise ValueError(f"size must be an int between {MIN_SIZE} and {MAX_SIZE} (square images), "
-                         f"got {size!r}")
-    if not MIN_SIZE <= int(size) <= MAX_SIZE:
-        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels (square images), "
-                         f"got {size}. Render at a supported size and resize the tensors if you "
-                         f"need another one.")
-    return int(size)
-
-
-def _check_split(split) -> str:
-    if split not in _SPLIT_IDS:
-        raise ValueError(f"split must be one of {sorted(_SPLIT_IDS)}, got {split!r}")
-    return split
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
-def _item_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
-    """The generator of one random stream of one item: a pure function of its arguments."""
-    return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_IDS[split], index, stream]))
 
 
 def _clip(x, lo, hi):
@@ -580,7 +550,7 @@ def _background(rng: np.random.Generator, size: int, animal: _Animal) -> np.ndar
 # Dataset
 # ---------------------------------------------------------------------------------------------
 
-class SyntheticZebras(Dataset):
+class SyntheticZebras(SyntheticDataset):
     """Unpaired horses (``"A"``) and zebras (``"B"``) with their silhouettes.
 
     Args:
@@ -595,37 +565,11 @@ class SyntheticZebras(Dataset):
     :meth:`render_pair` gives the same animal in both coats.
     """
 
-    def __init__(self, split: str = "train", size: int = 64, length: int | None = None,
-                 seed: int = 0):
-        self.split = _check_split(split)
-        self.size = _check_size(size)
-        self.seed = _check_seed(seed)
-        if length is None:
-            length = DEFAULT_LENGTHS[split]
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"length must be a non-negative int (or None for the default "
-                             f"{DEFAULT_LENGTHS[split]}), got {length!r}")
-        self.length = int(length)
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __repr__(self) -> str:
-        return (f"SyntheticZebras(split={self.split!r}, size={self.size}, length={self.length}, "
-                f"seed={self.seed})")
-
-    def _index(self, index) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        i = int(index)
-        if i < 0:
-            i += self.length
-        if not 0 <= i < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of {self.length} items")
-        return i
+    default_lengths = DEFAULT_LENGTHS
+    title = "synthetic zebras"
 
     def _rng(self, i: int, stream: int) -> np.random.Generator:
-        return _item_rng(self.seed, self.split, i, stream)
+        return self.rng(i, stream)
 
     def _scene(self, rng: np.random.Generator):
         animal = _sample_animal(rng)
