@@ -165,7 +165,8 @@ _CITYSCAPES_NOTE = (
 # previous address. Approximate by design: nothing is rejected because of them.
 _ENTRIES: list[DatasetInfo] = [
     _pix2pix("facades", ("train", "val", "test"),
-             "400 training pairs of facade label maps (A) and photos (B), 256x256 halves",
+             "400 training pairs of facade photos (A, left half) and label maps (B, right half), "
+             "256x256 each; labels -> photo is direction BtoA, as in the reference scripts",
              f"CMP Facade Database (Tyleček and Šára, GCPR 2013); {_PIX2PIX_CITE}.",
              alternative="synthetic-facades", hf_id="huggan/facades",
              note="The Hugging Face copy puts all 606 pairs in one 'train' split."),

@@ -147,8 +147,10 @@ class Pix2Pix(Method):
     # ------------------------------------------------------------------ one step
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        return {"G": torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=c.betas),
-                "D": torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=c.betas)}
+        optimizers = {"G": torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=c.betas)}
+        if c.lambda_gan:  # "L1 only" never steps D; an idle optimizer would only warn.
+            optimizers["D"] = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=c.betas)
+        return optimizers
 
     def training_step(self, batch: dict) -> dict[str, Tensor]:
         x, y = self.inputs_and_targets(batch)
