@@ -2,6 +2,7 @@
 
 Each method file (``coursekit.models.*``) calls these instead of redefining them.
 """
+from coursekit.nn.image_pool import ImagePool
 from coursekit.nn.init import init_weights
 from coursekit.nn.losses import GANLoss
 from coursekit.nn.norm import norm_layer
@@ -11,12 +12,16 @@ from coursekit.nn.patchgan import (
     patchgan_layers_for,
     receptive_field,
 )
+from coursekit.nn.resnet import ResnetBlock, ResnetGenerator
 from coursekit.nn.unet import UNetGenerator, check_image_batch
 
 __all__ = [
     "GANLoss",
+    "ImagePool",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
+    "ResnetBlock",
+    "ResnetGenerator",
     "UNetGenerator",
     "check_image_batch",
     "init_weights",
