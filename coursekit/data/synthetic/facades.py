@@ -34,13 +34,14 @@ between sizes.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from coursekit.data.evaluation import segmentation_scores
-from coursekit.data.synthetic.base import MAX_SIZE, MIN_SIZE, SyntheticDataset, item_rng
+from coursekit.data.synthetic.base import (MAX_SIZE, MIN_SIZE, SyntheticDataset, check_size,
+                                           item_rng)
 
 
 __all__ = [
@@ -48,6 +49,10 @@ __all__ = [
     "FACADE_PALETTE",
     "FACADE_STYLES",
     "SyntheticFacades",
+    "FacadeLayout",
+    "render_labels",
+    "render_photo",
+    "label_image",
     "segment_facades",
     "classify_facade_style",
     "score_facades",
@@ -147,8 +152,21 @@ _SIGN_COLOURS = np.array([[0.08, 0.26, 0.16], [0.48, 0.08, 0.10], [0.10, 0.12, 0
 # --------------------------------------------------------------------------------------------
 # Layout: everything geometric, in normalised coordinates, independent of size and style.
 # --------------------------------------------------------------------------------------------
+MIN_FLOOR_HEIGHT = 0.12  # of the image height: lower floors would have windows a few px tall
+MAX_COLUMNS = 10  # window columns; more would make 64-px windows narrower than 3 px
+
+
 @dataclass
-class _Layout:
+class FacadeLayout:
+    """The geometry of one facade, in normalised image coordinates (0..1, y down).
+
+    Get one from a dataset item (``SyntheticFacades.layout(i)``), edit it with the ``with_*``
+    methods (each returns a new layout and leaves this one unchanged) and draw it with
+    :func:`render_labels` / :func:`label_image` or, in any style, :func:`render_photo`.
+    Floors are numbered from the top (0) to the ground floor (``floors - 1``), window
+    columns from the left.
+    """
+
     bx0: float  # building's left and right edges (beyond 0 / 1 when it fills the frame)
     bx1: float
     roof_top: float  # top of the roof (== cornice_top when there is no visible roof)
@@ -162,7 +180,7 @@ class _Layout:
     pitch: float
     win_w: float
     mullions: int  # 0 none, 1 a vertical bar, 2 a cross
-    door_col: int
+    door_col: int | None  # None: no door
     door_w: float
     door_top: float
     shop_top: float | None  # None: the ground floor has ordinary windows
@@ -170,6 +188,7 @@ class _Layout:
     balcony_continuous: bool
     courses: np.ndarray  # (k, 2) string courses (cornice bands between floors): top, bottom
     lintels: np.ndarray  # (n,) bool: a small cornice above every window of that floor
+    window_mask: np.ndarray | None = None  # (n, c) bool: which windows exist; None = all
 
     def __post_init__(self):
         # float32 arrays and plain Python scalars, so that rendering stays in float32 (a NumPy
@@ -179,6 +198,173 @@ class _Layout:
                 setattr(self, name, value.astype(np.float32))
             elif isinstance(value, np.floating):
                 setattr(self, name, float(value))
+        if self.window_mask is not None:
+            mask = np.asarray(self.window_mask, dtype=bool)
+            if mask.shape != (self.floors, self.columns):
+                raise ValueError(f"window_mask must have shape (floors, columns) = "
+                                 f"{(self.floors, self.columns)}, got {mask.shape}")
+            self.window_mask = mask
+
+    # ---- what the layout holds ---------------------------------------------------------------
+    @property
+    def floors(self) -> int:
+        """Number of floors, the ground floor included."""
+        return len(self.floor_y) - 1
+
+    @property
+    def columns(self) -> int:
+        """Number of window columns."""
+        return len(self.col_x)
+
+    @property
+    def windows(self) -> np.ndarray:
+        """(floors, columns) bool: where a window may be drawn. On the ground floor the door
+        and a shop front take precedence over windows."""
+        if self.window_mask is None:
+            return np.ones((self.floors, self.columns), dtype=bool)
+        return self.window_mask.copy()
+
+    @property
+    def balconies(self) -> np.ndarray:
+        """(floors,) bool: which floors have a balcony (never the ground floor)."""
+        return ~np.isnan(self.balcony_top)
+
+    # ---- edits: each returns a new layout ----------------------------------------------------
+    def _fractions(self) -> tuple[float, float, float]:
+        """Typical window top / bottom as fractions of an upper floor's height, and the
+        balcony railing's height as a fraction of its floor (the sampler's ranges when the
+        layout has no example to measure)."""
+        h = np.diff(self.floor_y)
+        upper = np.arange(self.floors - 1)
+        tops = (self.win_top[upper] - self.floor_y[upper]) / h[upper]
+        plain = upper[np.isnan(self.balcony_top[upper])]
+        bottoms = (self.win_bottom[plain] - self.floor_y[plain]) / h[plain]
+        rails = (self.floor_y[upper + 1] - self.balcony_top[upper]) / h[upper]
+        rails = rails[~np.isnan(rails)]
+        return (float(np.median(tops)) if tops.size else 0.25,
+                float(np.median(bottoms)) if bottoms.size else 0.79,
+                float(np.median(rails)) if rails.size else 0.31)
+
+    def _check_floor(self, floor, what: str, upper_only: bool = False) -> int:
+        last = self.floors - (2 if upper_only else 1)
+        if isinstance(floor, bool) or not isinstance(floor, (int, np.integer)) or not (
+                0 <= floor <= last):
+            where = "an upper floor" if upper_only else "a floor"
+            raise ValueError(f"{what}: floor must be {where}, 0 (top) .. {last}, got {floor!r}"
+                             + (" (the ground floor has no balcony)" if upper_only else ""))
+        return int(floor)
+
+    def _check_column(self, column, what: str) -> int:
+        if isinstance(column, bool) or not isinstance(column, (int, np.integer)) or not (
+                0 <= column < self.columns):
+            raise ValueError(f"{what}: column must be 0 (left) .. {self.columns - 1}, "
+                             f"got {column!r}")
+        return int(column)
+
+    def with_floors(self, floors: int) -> "FacadeLayout":
+        """The same building with ``floors`` floors over the same wall height. Floors are
+        added or removed at the top; the lower floors keep their windows and balconies, new
+        floors get a full row of windows and no balcony."""
+        most = int((1.0 - self.wall_top) / MIN_FLOOR_HEIGHT)
+        if isinstance(floors, bool) or not isinstance(floors, (int, np.integer)) or not (
+                2 <= floors <= most):
+            raise ValueError(f"floors must be an int from 2 to {most} for this building (each "
+                             f"floor at least {MIN_FLOOR_HEIGHT:.0%} of the image), got {floors!r}")
+        n, old_n = int(floors), self.floors
+        top_frac, bottom_frac, rail_frac = self._fractions()
+        old_h = np.diff(self.floor_y)
+        ground_weight = float(old_h[-1] / old_h[:-1].mean())  # keeps the taller ground floor
+        weights = np.ones(n)
+        weights[-1] = ground_weight
+        floor_y = self.wall_top + np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * (
+            1.0 - self.wall_top)
+        h = np.diff(floor_y)
+
+        def keep_bottom(old, fill):  # rows aligned at the ground floor, new rows on top
+            k = min(n, old_n)
+            new = np.full((n, *old.shape[1:]), fill, dtype=old.dtype)
+            new[n - k:] = old[old_n - k:]
+            return new
+
+        has_balcony = keep_bottom(self.balconies, False)
+        has_balcony[-1] = False
+        win_top = floor_y[:-1] + top_frac * h
+        win_bottom = floor_y[:-1] + bottom_frac * h
+        win_bottom = np.where(has_balcony, floor_y[1:] - 0.02 * h, win_bottom)  # French windows
+        balcony_top = np.where(has_balcony, floor_y[1:] - rail_frac * h, np.nan)
+        # The ground floor keeps its own proportions.
+        ground = lambda y: floor_y[-2] + (y - self.floor_y[-2]) / old_h[-1] * h[-1]
+        win_top[-1], win_bottom[-1] = ground(self.win_top[-1]), ground(self.win_bottom[-1])
+        # String courses stay on the boundaries (counted from the ground) they were on.
+        courses = []
+        for t0, t1 in self.courses:
+            boundary = int(np.argmin(np.abs(self.floor_y - (t0 + t1) / 2)))
+            new_boundary = n - (old_n - boundary)
+            if 1 <= new_boundary < n:
+                mid = floor_y[new_boundary]
+                courses.append((mid - (t1 - t0) / 2, mid + (t1 - t0) / 2))
+        lintels = keep_bottom(self.lintels, bool(self.lintels[0]))
+        mask = None if self.window_mask is None else keep_bottom(self.window_mask, True)
+        return replace(
+            self, floor_y=floor_y, win_top=win_top, win_bottom=win_bottom,
+            door_top=float(ground(self.door_top)),
+            shop_top=None if self.shop_top is None else float(ground(self.shop_top)),
+            balcony_top=balcony_top, courses=np.array(courses, dtype=np.float64).reshape(-1, 2),
+            lintels=lintels, window_mask=mask)
+
+    def with_columns(self, columns: int) -> "FacadeLayout":
+        """The same building with ``columns`` window columns across the same width; windows
+        keep their share of a column's width. Columns are added or removed on the right."""
+        if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)) or not (
+                2 <= columns <= MAX_COLUMNS):
+            raise ValueError(f"columns must be an int from 2 to {MAX_COLUMNS}, got {columns!r}")
+        c, old_c = int(columns), self.columns
+        pitch = (self.bx1 - self.bx0) / c
+        mask = None
+        if self.window_mask is not None:
+            mask = np.ones((self.floors, c), dtype=bool)
+            mask[:, :min(c, old_c)] = self.window_mask[:, :min(c, old_c)]
+        return replace(
+            self, col_x=self.bx0 + (np.arange(c) + 0.5) * pitch, pitch=pitch,
+            win_w=self.win_w / self.pitch * pitch,
+            door_w=min(self.door_w / self.pitch * pitch, 0.8 * pitch),
+            door_col=None if self.door_col is None else min(self.door_col, c - 1),
+            window_mask=mask)
+
+    def with_window(self, floor: int, column: int, present: bool = True) -> "FacadeLayout":
+        """Add (``present=True``) or remove the window at (``floor``, ``column``). To move a
+        window, remove it in one place and add it in another."""
+        floor = self._check_floor(floor, "with_window")
+        column = self._check_column(column, "with_window")
+        mask = self.windows
+        mask[floor, column] = bool(present)
+        return replace(self, window_mask=mask)
+
+    def with_door(self, column: int | None) -> "FacadeLayout":
+        """Move the door to window column ``column`` of the ground floor, or remove it (None)."""
+        if column is not None:
+            column = self._check_column(column, "with_door")
+        return replace(self, door_col=column)
+
+    def with_balcony(self, floor: int, present: bool = True) -> "FacadeLayout":
+        """Add or remove the balcony of upper floor ``floor``. A floor with a balcony gets
+        French windows (down to the floor), as in the dataset."""
+        floor = self._check_floor(floor, "with_balcony", upper_only=True)
+        if bool(present) == bool(self.balconies[floor]):
+            return self
+        _, bottom_frac, rail_frac = self._fractions()
+        top, bottom = float(self.floor_y[floor]), float(self.floor_y[floor + 1])
+        balcony_top, win_bottom = self.balcony_top.copy(), self.win_bottom.copy()
+        if present:
+            balcony_top[floor] = bottom - rail_frac * (bottom - top)
+            win_bottom[floor] = bottom - 0.02 * (bottom - top)
+        else:
+            balcony_top[floor] = np.nan
+            win_bottom[floor] = top + bottom_frac * (bottom - top)
+        return replace(self, balcony_top=balcony_top, win_bottom=win_bottom)
+
+
+_Layout = FacadeLayout  # the name the rest of this module grew up with
 
 
 def _sample_layout(rng: np.random.Generator) -> _Layout:
@@ -490,9 +676,16 @@ def _render(lay: _Layout, style_id: int, rng: np.random.Generator, size: int):
     win_row = _coverage(ys, wt, wb, px) * (ys > lay.floor_y[0])
     win_col = _coverage(xs, x0, x1, px) * bcol
     # The ground floor has windows only where there is neither the door nor a shop front.
-    ground_col = win_col * (col != lay.door_col) * (lay.shop_top is None)
+    ground_col = win_col * (lay.shop_top is None)
+    if lay.door_col is not None:
+        ground_col = ground_col * (col != lay.door_col)
+    win_cols = np.where(ground[:, None], ground_col, win_col)
+    # Windows removed from the layout: each pixel belongs to its nearest window's cell.
+    here = None if lay.window_mask is None else lay.window_mask[floor][:, col]
+    if here is not None:
+        win_cols = win_cols * here
     everywhere = slice(None)
-    win_a = cv.layer(everywhere, win_row, np.where(ground[:, None], ground_col, win_col), WINDOW)
+    win_a = cv.layer(everywhere, win_row, win_cols, WINDOW)
     ft = 0.09 * lay.win_w  # frame thickness
     glass_a = win_a * (_coverage(ys, wt + ft, wb - ft, px)[:, None]
                        * _coverage(xs, x0 + ft, x1 - ft, px)[None, :])
@@ -537,34 +730,38 @@ def _render(lay: _Layout, style_id: int, rng: np.random.Generator, size: int):
         lt1 = wt - 0.008
         lrow = _coverage(ys, wt - 0.022, lt1, px) * lint
         lcol = _coverage(xs, x0 - 0.15 * lay.win_w, x1 + 0.15 * lay.win_w, px) * bcol
+        if here is not None:  # no lintel over a removed window
+            lcol = lcol * here
         lint_a = cv.layer(everywhere, lrow, lcol, CORNICE)
         cv.paint(everywhere, c["cornice"] * 0.95, lint_a)
         below = _coverage(ys, lt1, np.minimum(lt1 + drop * 0.6, wt), px) * lint
-        cv.cast(everywhere, below[:, None] * _coverage(
-            xs, x0 - 0.15 * lay.win_w + side, x1 + 0.15 * lay.win_w + side, px)[None, :])
+        lint_shadow = below[:, None] * _coverage(
+            xs, x0 - 0.15 * lay.win_w + side, x1 + 0.15 * lay.win_w + side, px)[None, :]
+        cv.cast(everywhere, lint_shadow if here is None else lint_shadow * here)
 
     # ---- ground floor: door and shop front ---------------------------------------------------
-    r = cv.rows(lay.door_top, 1.0)
-    y = ys[r]
-    dx0 = lay.col_x[lay.door_col] - lay.door_w / 2
-    door_a = cv.layer(r, _coverage(y, lay.door_top, 1.0 + px, px),
-                      _coverage(xs, dx0, dx0 + lay.door_w, px), DOOR)
-    du = _local(xs, dx0, dx0 + lay.door_w)[None, :]
-    dv = _local(y, lay.door_top, 1.0)[:, None]
-    grain = np.interp(du, np.linspace(0, 1, 24), rng.random(24)).astype(np.float32)  # wood
-    panel = (np.abs(du - 0.5) < 0.36) & (((dv > 0.08) & (dv < 0.45)) | ((dv > 0.53) & (dv < 0.92)))
-    door_img = c["door"] * ((0.9 + 0.2 * grain) * np.where(panel, 0.8, 1.0))
-    knob = (np.abs(du - (0.85 if lay.door_col % 2 else 0.15)) < 0.05) & (np.abs(dv - 0.5) < 0.03)
-    door_img = np.where(knob, np.float32(0.85), door_img)
-    cv.paint(r, door_img, door_a)
-    cv.cast(r, door_a * _coverage(y, lay.door_top, lay.door_top + drop, px)[:, None])
+    if lay.door_col is not None:  # None: the door was removed
+        r = cv.rows(lay.door_top, 1.0)
+        y = ys[r]
+        dx0 = lay.col_x[lay.door_col] - lay.door_w / 2
+        door_a = cv.layer(r, _coverage(y, lay.door_top, 1.0 + px, px),
+                          _coverage(xs, dx0, dx0 + lay.door_w, px), DOOR)
+        du = _local(xs, dx0, dx0 + lay.door_w)[None, :]
+        dv = _local(y, lay.door_top, 1.0)[:, None]
+        grain = np.interp(du, np.linspace(0, 1, 24), rng.random(24)).astype(np.float32)  # wood
+        panel = (np.abs(du - 0.5) < 0.36) & (((dv > 0.08) & (dv < 0.45)) | ((dv > 0.53) & (dv < 0.92)))
+        door_img = c["door"] * ((0.9 + 0.2 * grain) * np.where(panel, 0.8, 1.0))
+        knob = (np.abs(du - (0.85 if lay.door_col % 2 else 0.15)) < 0.05) & (np.abs(dv - 0.5) < 0.03)
+        door_img = np.where(knob, np.float32(0.85), door_img)
+        cv.paint(r, door_img, door_a)
+        cv.cast(r, door_a * _coverage(y, lay.door_top, lay.door_top + drop, px)[:, None])
 
     if lay.shop_top is not None:
         r = cv.rows(lay.shop_top, 1.0)
         y = ys[r]
         s_lo = np.maximum(lay.col_x - 0.44 * lay.pitch, lay.bx0 + 0.012)
         s_hi = np.minimum(lay.col_x + 0.44 * lay.pitch, lay.bx1 - 0.012)
-        keep = np.arange(cols) != lay.door_col
+        keep = np.arange(cols) != (-1 if lay.door_col is None else lay.door_col)
         shop_a = cv.layer(r, _coverage(y, lay.shop_top, 1.0 + px, px),
                           _spans(xs, s_lo[keep], s_hi[keep], px), SHOP)
         sv = _local(y, lay.shop_top, 1.0)[:, None]
@@ -663,6 +860,45 @@ def _item(seed: int, split: int, index: int, size: int, style: int | None) -> di
 _PALETTE_SIGNED = np.ascontiguousarray((FACADE_PALETTE.T / 255.0 * 2.0 - 1.0).astype(np.float32))
 
 
+def _check_layout(layout) -> FacadeLayout:
+    if not isinstance(layout, FacadeLayout):
+        raise TypeError(f"layout must be a FacadeLayout (e.g. SyntheticFacades(...).layout(i)), "
+                        f"got {type(layout).__name__}")
+    return layout
+
+
+def render_labels(layout: FacadeLayout, size: int) -> torch.Tensor:
+    """The class map of ``layout`` at ``size`` px: (size, size) int64 indices into
+    :data:`FACADE_CLASSES`, exactly as the dataset draws its ``"labels"``."""
+    size = check_size(size, "synthetic facades")
+    # Labels do not depend on the random stream (it only drives colours and textures).
+    labels, _ = _render(_check_layout(layout), 0, np.random.default_rng(0), size)
+    return torch.from_numpy(labels)
+
+
+def label_image(labels: torch.Tensor) -> torch.Tensor:
+    """Class map(s) (..., H, W) -> the colour label image(s) (..., 3, H, W) in [-1, 1] that
+    the dataset gives as ``"A"`` (:data:`FACADE_PALETTE` colours)."""
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.ndim < 2 or (labels.numel() and (
+            labels.min() < 0 or labels.max() >= len(FACADE_CLASSES))):
+        raise ValueError(f"labels must be integer class indices 0..{len(FACADE_CLASSES) - 1} "
+                         f"of shape (..., H, W), got {labels.dtype} {tuple(labels.shape)}")
+    palette = torch.from_numpy(_PALETTE_SIGNED)  # (3, classes)
+    return palette[:, labels.cpu()].movedim(0, -3).contiguous()
+
+
+def render_photo(layout: FacadeLayout, style: int | str, size: int, seed: int = 0) -> torch.Tensor:
+    """``layout`` photographed in ``style`` (name or index into :data:`FACADE_STYLES`): (3,
+    size, size) in [-1, 1], the ground truth a labels -> photo model should produce. ``seed``
+    picks the colours and textures of this particular building."""
+    size = check_size(size, "synthetic facades")
+    style = _style_id(style)
+    _, photo = _render(_check_layout(layout), style, item_rng(seed, 0, 0, _LOOK_STREAM, style),
+                       size)
+    return torch.from_numpy(photo).mul_(2.0).sub_(1.0)
+
+
 class SyntheticFacades(SyntheticDataset):
     """Paired facades: ``"A"`` a colour label image, ``"B"`` a photo of the same building.
 
@@ -710,6 +946,13 @@ class SyntheticFacades(SyntheticDataset):
         ``"labels"``/``"A"`` in every style, a different photo ``"B"``."""
         return _item(self.seed, self.split_id, self._index(index), self.size,
                      _style_id(style))
+
+    def layout(self, index: int) -> FacadeLayout:
+        """The geometry of item ``index``, to edit (``FacadeLayout.with_*``) and redraw with
+        :func:`render_labels`: ``render_labels(ds.layout(i), ds.size)`` equals
+        ``ds[i]["labels"]``."""
+        return _sample_layout(item_rng(self.seed, self.split_id, self._index(index),
+                                       _LAYOUT_STREAM))
 
     def all_styles(self, index: int) -> list[dict]:
         """Item ``index`` in every style, in :data:`FACADE_STYLES` order."""
