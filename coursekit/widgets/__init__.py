@@ -1,0 +1,18 @@
+"""Interactive widgets for the lectures, on core ipywidgets only (JupyterLab 4 / ipywidgets 8
+and Colab / ipywidgets 7 alike).
+
+* :class:`LatentExplorer`: sliders for a few latent values -> the image a function makes.
+* :class:`CompareView`: an input and several models' outputs side by side (A/B comparison).
+* :class:`FacadePainter`: edit a synthetic facade's layout, watch pix2pix models translate it.
+* Building blocks: :class:`ImageView` (an image updated in place), :class:`Throttle` (a slow
+  callback runs for the latest value only), :func:`png_bytes` / :func:`read_png`.
+
+Every widget's logic runs without a browser: set a control's ``value`` in Python and read the
+displayed image back (``.array`` / ``.arrays()``).
+"""
+from coursekit.widgets.base import ImageView, Throttle, png_bytes, read_png, to_uint8
+from coursekit.widgets.facade_painter import FacadePainter
+from coursekit.widgets.views import CompareView, LatentExplorer
+
+__all__ = ["CompareView", "FacadePainter", "ImageView", "LatentExplorer", "Throttle",
+           "png_bytes", "read_png", "to_uint8"]

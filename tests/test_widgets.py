@@ -1,0 +1,367 @@
+"""coursekit.widgets without a browser: set a control's value in Python, read the displayed
+image back. Also the facade layout edits the painter is built on."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import torch
+
+from coursekit.data.synthetic.facades import (BALCONY, DOOR, WINDOW, FacadeLayout,
+                                              SyntheticFacades, label_image, render_labels,
+                                              render_photo)
+from coursekit.widgets import (CompareView, FacadePainter, ImageView, LatentExplorer, Throttle,
+                               png_bytes, read_png, to_uint8)
+
+
+class FakeClock:
+    """A ``call_later`` whose time moves only when the test says so."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, []
+
+    def call_later(self, delay, callback):
+        timer = _Timer(self.now + delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def advance(self, seconds):
+        self.now += seconds
+        while True:
+            due = [t for t in self.timers if not t.cancelled and t.when <= self.now]
+            if not due:
+                return
+            timer = min(due, key=lambda t: t.when)
+            self.timers.remove(timer)
+            timer.callback()
+
+
+class _Timer:
+    def __init__(self, when, callback):
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self):
+        self.cancelled = True
+
+
+# ----------------------------------------------------------------------------- Throttle
+def test_throttle_burst_runs_at_most_twice_and_ends_on_the_last_value():
+    clock, seen = FakeClock(), []
+    throttle = Throttle(seen.append, interval=0.1, call_later=clock.call_later)
+    for value in range(10):  # a slider dragged across 10 steps within the interval
+        throttle(value)
+        clock.advance(0.005)
+    clock.advance(1.0)
+    assert seen == [0, 9], "the first value at once, then only the latest one"
+    assert throttle.calls == 2
+
+
+def test_throttle_is_immediate_when_idle_and_again_after_the_interval():
+    clock, seen = FakeClock(), []
+    throttle = Throttle(seen.append, interval=0.1, call_later=clock.call_later)
+    throttle("a")
+    assert seen == ["a"]  # a single click answers without waiting
+    clock.advance(0.2)
+    throttle("b")
+    assert seen == ["a", "b"]
+
+
+def test_throttle_flush_handles_the_pending_value_now():
+    clock, seen = FakeClock(), []
+    throttle = Throttle(seen.append, interval=10.0, call_later=clock.call_later)
+    throttle(1), throttle(2), throttle(3)
+    assert seen == [1]
+    throttle.flush()
+    assert seen == [1, 3]
+
+
+def test_throttle_on_the_running_event_loop_coalesces_a_burst():
+    """The default scheduler, as in a Jupyter kernel: the asyncio loop's call_later."""
+    seen = []
+
+    async def burst():
+        throttle = Throttle(seen.append, interval=0.05)
+        for value in range(10):
+            throttle(value)
+        await asyncio.sleep(0.3)
+        return throttle.calls
+
+    assert asyncio.run(burst()) == 2
+    assert seen == [0, 9]
+
+
+def test_throttle_without_an_event_loop_is_synchronous():
+    seen = []
+    throttle = Throttle(seen.append)
+    for value in range(3):
+        throttle(value)
+    assert seen == [0, 1, 2]
+
+
+def test_throttle_reports_errors_and_keeps_working():
+    errors, seen, clock = [], [], FakeClock()
+
+    def fn(value):
+        if value == "bad":
+            raise ValueError("no")
+        seen.append(value)
+
+    throttle = Throttle(fn, 0.1, call_later=clock.call_later, on_error=errors.append)
+    throttle("bad")
+    clock.advance(1)
+    throttle("good")
+    assert [str(e) for e in errors] == ["no"] and seen == ["good"]
+    with pytest.raises(ValueError, match="interval"):
+        Throttle(print, interval=-1)
+
+
+# ----------------------------------------------------------------------------- images
+def test_png_round_trip_is_exact_and_scales_with_nearest_neighbours():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    assert np.array_equal(read_png(png_bytes(img)), img)
+    big = read_png(png_bytes(img, scale=3))
+    assert big.shape == (15, 21, 3) and np.array_equal(big[::3, ::3], img)
+    with pytest.raises(ValueError, match="scale"):
+        png_bytes(img, scale=0)
+
+
+def test_tensor_images_map_minus_one_to_black_and_one_to_white():
+    t = torch.stack([torch.full((2, 2), -1.0), torch.zeros(2, 2), torch.ones(2, 2)])
+    assert to_uint8(t)[0, 0].tolist() == [0, 128, 255]  # 0 -> 127.5, rounded half to even: 128
+    assert to_uint8(np.ones((2, 2)))[0, 0].tolist() == [255, 255, 255]  # grey float -> RGB
+    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+        to_uint8(torch.zeros(4, 2, 2))
+
+
+def test_image_view_updates_the_same_widget_in_place():
+    view = ImageView(4, scale=2)
+    widget = view.image
+    view.show(np.zeros((4, 4, 3), np.uint8))
+    view.show(np.full((4, 4, 3), 200, np.uint8))
+    assert view.image is widget
+    assert view.array.shape == (8, 8, 3) and (view.array == 200).all()
+
+
+# ----------------------------------------------------------------------------- CompareView
+def test_compare_view_shows_input_each_model_and_reference():
+    x = torch.linspace(-1, 1, 3 * 8 * 8).reshape(3, 8, 8)
+    view = CompareView({"same": lambda b: b, "negated": lambda b: -b}, 8,
+                       reference_title="truth", scale=1)
+    view.set_input(x, reference=torch.ones(3, 8, 8))
+    shown = view.arrays()
+    assert list(shown) == ["input", "same", "negated", "truth"]
+    assert np.array_equal(shown["input"], to_uint8(x))
+    assert np.array_equal(shown["same"], to_uint8(x))
+    assert np.array_equal(shown["negated"], to_uint8(-x))
+    assert (shown["truth"] == 255).all()
+
+
+def test_compare_view_rejects_a_model_that_returns_the_wrong_shape():
+    view = CompareView({"bad": lambda b: b[0]}, 8)
+    with pytest.raises(ValueError, match="'bad' must map a"):
+        view.set_input(torch.zeros(3, 8, 8))
+    with pytest.raises(ValueError, match="non-empty dict"):
+        CompareView({}, 8)
+
+
+# ----------------------------------------------------------------------------- LatentExplorer
+def _grey(a, b):
+    """An 8x8 image whose grey level is a / 3 (in [-1, 1]) and whose left column is b / 3."""
+    img = torch.full((3, 8, 8), a / 3)
+    img[:, :, 0] = b / 3
+    return img
+
+
+def test_latent_explorer_slider_changes_the_displayed_image():
+    explorer = LatentExplorer(_grey, ["a", "b"], scale=1)
+    assert (explorer.array == 128).all()  # both latents start at 0
+    explorer.sliders["a"].value = 3.0
+    assert (explorer.array[:, 1:] == 255).all() and (explorer.array[:, 0] == 128).all()
+    explorer.set(b=-3.0)
+    assert (explorer.array[:, 0] == 0).all()
+    explorer.reset()
+    assert explorer.values == {"a": 0.0, "b": 0.0} and (explorer.array == 128).all()
+
+
+def test_latent_explorer_random_draws_within_the_ranges_and_is_seeded():
+    first = LatentExplorer(_grey, {"a": (-1.0, 1.0, 0.0), "b": (0.0, 2.0, 1.0)}, seed=3)
+    second = LatentExplorer(_grey, {"a": (-1.0, 1.0, 0.0), "b": (0.0, 2.0, 1.0)}, seed=3)
+    first.randomise(), second.randomise()
+    assert first.values == second.values != {"a": 0.0, "b": 1.0}
+    assert -1 <= first.values["a"] <= 1 and 0 <= first.values["b"] <= 2
+
+
+def test_latent_explorer_burst_renders_at_most_twice_and_shows_the_last_value():
+    clock, calls = FakeClock(), []
+
+    def fn(a):
+        calls.append(a)
+        return torch.full((3, 4, 4), a / 3)
+
+    explorer = LatentExplorer(fn, ["a"], scale=1, call_later=clock.call_later)
+    calls.clear()  # the first image, drawn when the explorer was built
+    for k in range(1, 11):
+        explorer.set(a=k * 0.25)
+    clock.advance(1.0)
+    assert len(calls) <= 2 and calls[-1] == 2.5
+    assert (explorer.array == round((2.5 / 3 + 1) * 127.5)).all()
+
+
+def test_latent_explorer_shows_errors_instead_of_raising():
+    def fn(a):
+        if a > 1:
+            raise RuntimeError("latent out of the trained range")
+        return torch.zeros(3, 4, 4)
+
+    explorer = LatentExplorer(fn, ["a"])
+    explorer.set(a=2.0)
+    assert "latent out of the trained range" in explorer.status.value
+    with pytest.raises(ValueError, match="unknown latent"):
+        explorer.set(c=1.0)
+    with pytest.raises(ValueError, match="low <= start <= high"):
+        LatentExplorer(fn, {"a": (1.0, -1.0, 0.0)})
+
+
+# ----------------------------------------------------------------------------- facade layouts
+@pytest.fixture(scope="module")
+def facades():
+    return SyntheticFacades("test", size=64)
+
+
+def test_render_labels_reproduces_the_dataset(facades):
+    for i in range(6):
+        item = facades[i]
+        labels = render_labels(facades.layout(i), 64)
+        assert torch.equal(labels, item["labels"])
+        assert torch.equal(label_image(labels), item["A"])
+    photo = render_photo(facades.layout(0), 1, 64)
+    assert photo.shape == (3, 64, 64) and -1 <= photo.min() and photo.max() <= 1
+
+
+def _layout_with(facades, predicate) -> FacadeLayout:
+    return next(lay for lay in map(facades.layout, range(len(facades))) if predicate(lay))
+
+
+def test_removing_a_window_removes_exactly_its_pixels(facades):
+    lay = facades.layout(0)
+    before = render_labels(lay, 64)
+    after = render_labels(lay.with_window(0, 1, False), 64)
+    changed = before != after
+    assert changed.any() and (before[changed] == WINDOW).all()  # only window pixels changed
+    assert lay.windows.all(), "edits return a new layout, the original is unchanged"
+    # The removed window was in the top floor's band and in the second column's band.
+    rows, cols = changed.nonzero().T
+    assert rows.max() / 64 < lay.floor_y[1]
+    assert abs(cols.float().mean() / 64 - lay.col_x[1]) < lay.pitch / 2
+    back = lay.with_window(0, 1, False).with_window(0, 1, True)
+    assert torch.equal(render_labels(back, 64), before)
+
+
+def test_door_and_balcony_edits(facades):
+    lay = _layout_with(facades, lambda l: not l.balconies.any() and l.shop_top is None)
+    assert (render_labels(lay, 64) == DOOR).any()
+    assert not (render_labels(lay.with_door(None), 64) == DOOR).any()
+    moved = render_labels(lay.with_door((lay.door_col + 1) % lay.columns), 64)
+    assert (moved == DOOR).any() and not torch.equal(moved, render_labels(lay, 64))
+    with_balcony = lay.with_balcony(0, True)
+    labels = render_labels(with_balcony, 64)
+    assert (labels == BALCONY).any() and with_balcony.balconies.tolist()[:1] == [True]
+    # Removing it again gives back ordinary windows: they end at the typical height of this
+    # building's windows (not necessarily floor 0's own, which the sampler jittered).
+    removed, original = render_labels(with_balcony.with_balcony(0, False), 64), render_labels(lay, 64)
+    assert not (removed == BALCONY).any()
+    differ = (removed != original).nonzero()[:, 0]
+    assert differ.numel() == 0 or differ.max() / 64 < lay.floor_y[1], "only floor 0 may change"
+    with pytest.raises(ValueError, match="ground floor has no balcony"):
+        lay.with_balcony(lay.floors - 1, True)
+
+
+def test_changing_floors_and_columns(facades):
+    lay = facades.layout(1)
+    for floors in (2, lay.floors + 1):
+        edited = lay.with_floors(floors)
+        assert edited.floors == floors and edited.window_mask is None
+        labels = render_labels(edited, 64)
+        # One band of window rows per floor, counted down the middle of a window column.
+        column = labels[:, int(edited.col_x[0] * 64)] == WINDOW
+        bands = int(column[0]) + int((column[1:] & ~column[:-1]).sum())
+        assert bands == floors, (floors, bands)
+    wide = lay.with_columns(lay.columns + 2)
+    assert wide.columns == lay.columns + 2 and abs(wide.pitch * wide.columns - lay.pitch * lay.columns) < 1e-6
+    # A removed window stays removed when floors are added on top.
+    kept = lay.with_window(lay.floors - 2, 0, False).with_floors(lay.floors + 1)
+    assert not kept.windows[lay.floors - 1, 0] and kept.windows[0].all()
+    with pytest.raises(ValueError, match="floors must be an int from 2"):
+        lay.with_floors(40)
+    with pytest.raises(ValueError, match="column must be 0"):
+        lay.with_window(0, 99, False)
+
+
+# ----------------------------------------------------------------------------- the painter
+def test_painter_controls_change_the_label_map_and_the_model_output(facades):
+    lay = _layout_with(facades, lambda l: not l.balconies.any())
+    painter = FacadePainter({"negated": lambda x: -x}, lay, 64, style="white plaster, overcast")
+    start = painter.arrays()
+    assert set(start) == {"label map (input)", "negated", "true photo (white plaster)"}
+    expected = to_uint8(label_image(render_labels(lay, 64))).repeat(3, 0).repeat(3, 1)
+    assert np.array_equal(start["label map (input)"], expected)  # shown 3x enlarged
+
+    painter.window_buttons[0][0].value = False
+    after = painter.arrays()
+    assert not painter.layout.windows[0, 0]
+    for title in start:
+        assert not np.array_equal(after[title], start[title]), title
+
+    painter.floors.value = lay.floors - 1 if lay.floors > 2 else 3
+    assert len(painter.window_buttons) == painter.layout.floors == painter.floors.value
+    assert len(painter.balcony_buttons) == painter.layout.floors - 1
+    painter.balcony_buttons[0].value = True
+    assert (render_labels(painter.layout, 64) == BALCONY).any()
+    painter.door.value = None
+    assert painter.layout.door_col is None
+    painter.columns.value = 7
+    assert len(painter.window_buttons[0]) == 7 and len(painter.door.options) == 8
+
+    painter.reset_button.click()
+    assert painter.layout is lay and painter.floors.value == lay.floors
+    assert np.array_equal(painter.arrays()["label map (input)"], expected)
+
+
+def test_painter_coalesces_a_dragged_slider(facades):
+    clock, renders = FakeClock(), []
+
+    def model(x):
+        renders.append(x)
+        return x
+
+    lay = facades.layout(2)
+    painter = FacadePainter(model, lay, 64, call_later=clock.call_later)
+    renders.clear()
+    target = 2 if lay.floors > 2 else 4
+    values = [lay.floors + (1 if lay.floors < 4 else -1), target] * 5  # 10 changes
+    for value in values:
+        painter.floors.value = value
+    clock.advance(1.0)
+    assert 1 <= len(renders) <= 2 and painter.layout.floors == target
+    assert torch.equal(renders[-1][0], label_image(render_labels(lay.with_floors(target), 64)))
+
+
+def test_painter_shows_model_errors_in_its_status_line(facades):
+    def broken(x):
+        raise RuntimeError("weights not loaded")
+
+    with pytest.raises(RuntimeError):  # the first image is drawn at once: fail loudly
+        FacadePainter(broken, facades.layout(0), 64)
+    calls = []
+
+    def flaky(x):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("weights not loaded")
+        return x
+
+    painter = FacadePainter(flaky, facades.layout(0), 64)
+    painter.window_buttons[0][0].value = False
+    assert "weights not loaded" in painter.status.value
