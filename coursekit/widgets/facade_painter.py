@@ -83,9 +83,10 @@ class FacadePainter:
         self.door.observe(lambda ch: self._edit(lambda l: l.with_door(ch["new"])), names="value")
         self.reset_button.on_click(lambda _: self.reset())
 
-        help_text = w.HTML("<small>Windows: one button per window (top floor first); "
-                           "<b>B</b>: the floor's balcony. Move a window or the door by "
-                           "switching it off in one place and on in another.</small>")
+        help_text = w.HTML("<small><b>W</b>: a window (one button per window, top floor "
+                           "first); <b>B</b>: the floor's balcony; <b>·</b>: none. Click to "
+                           "switch. Move a window or the door by switching it off in one "
+                           "place and on in another.</small>")
         controls = w.VBox([self.floors, self.columns, self.door, help_text, self.grid,
                            self.reset_button])
         self.widget = w.VBox([self.view.widget, controls, self.status])
@@ -102,17 +103,16 @@ class FacadePainter:
         try:
             cell = w.Layout(width="30px", height="24px", padding="0px")
             windows = lay.windows
-            self.window_buttons = [
-                [w.ToggleButton(value=bool(windows[f, c]), description="", layout=cell,
-                                button_style="info") for c in range(lay.columns)]
-                for f in range(lay.floors)]
-            self.balcony_buttons = [
-                w.ToggleButton(value=bool(lay.balconies[f]), description="B", layout=cell,
-                               button_style="warning") for f in range(lay.floors - 1)]
+            self.window_buttons = [[w.ToggleButton(value=bool(windows[f, c]), layout=cell)
+                                    for c in range(lay.columns)] for f in range(lay.floors)]
+            self.balcony_buttons = [w.ToggleButton(value=bool(lay.balconies[f]), layout=cell)
+                                    for f in range(lay.floors - 1)]
             for f, row in enumerate(self.window_buttons):
                 for c, button in enumerate(row):
+                    _look(button, "window")
                     button.observe(self._window_handler(f, c), names="value")
             for f, button in enumerate(self.balcony_buttons):
+                _look(button, "balcony")
                 button.observe(self._balcony_handler(f), names="value")
             children = []
             for f, row in enumerate(self.window_buttons):
@@ -128,10 +128,16 @@ class FacadePainter:
             self._syncing = False
 
     def _window_handler(self, floor: int, column: int):
-        return lambda ch: self._edit(lambda l: l.with_window(floor, column, ch["new"]))
+        def handler(change):
+            _look(change["owner"], "window")
+            self._edit(lambda l: l.with_window(floor, column, change["new"]))
+        return handler
 
     def _balcony_handler(self, floor: int):
-        return lambda ch: self._edit(lambda l: l.with_balcony(floor, ch["new"]))
+        def handler(change):
+            _look(change["owner"], "balcony")
+            self._edit(lambda l: l.with_balcony(floor, change["new"]))
+        return handler
 
     def _edit(self, change: Callable[[FacadeLayout], FacadeLayout], rebuild: bool = False) -> None:
         if self._syncing:
@@ -175,3 +181,11 @@ class FacadePainter:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _look(button, kind: str) -> None:
+    """Make a toggle's state visible at a glance: a coloured, labelled button when the window
+    or balcony is there, a plain dot when it is not (ipywidgets' pressed look is subtle)."""
+    on = bool(button.value)
+    button.description = ("W" if kind == "window" else "B") if on else "·"
+    button.button_style = ("info" if kind == "window" else "warning") if on else ""
