@@ -10,7 +10,11 @@ produced rather than by a pretrained network:
 * photo -> label map: read the class of each generated pixel off the label palette and compare
   with the true label map, with the same three numbers (the Cityscapes photo->labels metrics);
 * anything paired (real folders too): the L1 distance to the ground truth, for reference only,
-  since a blurry average scores well on it.
+  since a blurry average scores well on it;
+* unpaired horse <-> zebra (``synthetic-zebras``, :func:`evaluate_unpaired`): did the animal get
+  (or lose) its stripes, and were its silhouette and the background kept? There is no ground
+  truth output per input, but the scene is synthetic: the input's silhouette is known and the
+  stripes are measured analytically (``coursekit.data.synthetic.zebras``).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["segmentation_scores", "labels_from_palette", "evaluate_paired"]
+__all__ = ["segmentation_scores", "labels_from_palette", "evaluate_paired", "evaluate_unpaired"]
 
 
 def segmentation_scores(pred: Tensor, target: Tensor, num_classes: int) -> dict[str, float]:
@@ -130,4 +134,81 @@ def evaluate_paired(translate: Callable[[Tensor], Tensor], dataset, direction: s
         else:  # photo -> label map
             scores.update(segmentation_scores(labels_from_palette(out, palette), true_labels,
                                               num_classes))
+    return scores
+
+
+def _base_dataset(dataset):
+    """The dataset under ``torch.utils.data.Subset`` wrappers (to recognise synthetic-zebras)."""
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+@torch.no_grad()
+def evaluate_unpaired(translate_AtoB: Callable[[Tensor], Tensor], dataset,
+                      translate_BtoA: Callable[[Tensor], Tensor] | None = None,
+                      batch_size: int = 16, max_items: int | None = None) -> dict[str, float]:
+    """Translate the A side (and, with ``translate_BtoA``, the B side) of an unpaired ``dataset``
+    and score the outputs against their own inputs.
+
+    Args:
+        translate_AtoB: maps a batch of A images (N, C, H, W) in [-1, 1] to B-domain images.
+        dataset: items with "A" and "B" (and "mask_A", "mask_B" on ``synthetic-zebras``).
+        translate_BtoA: the inverse mapping, if the method has one (CycleGAN's second
+            generator); CUT and FastCUT translate one way only.
+        max_items: evaluate only the first ``max_items`` items (quick checks in notebooks).
+
+    On ``synthetic-zebras`` (horse = A, zebra = B) the keys are, per direction prefix
+    ``AtoB_`` (horse -> zebra) and ``BtoA_`` (zebra -> horse), the numbers of
+    ``score_zebras(inputs, outputs, input masks)``:
+
+    * ``silhouette_iou``: the animal keeps its shape and place (1 = exactly);
+    * ``background_preservation``: fraction of background pixels left unchanged;
+    * ``zebra_rate``: fraction of outputs whose stripe score exceeds ``STRIPE_THRESHOLD``. The
+      goal is high for A -> B; for B -> A it is low, so ``BtoA_horse_rate = 1 - BtoA_zebra_rate``
+      is reported as well (high = good in every ``*_rate`` key that names the target domain);
+    * ``stripe_score``: the mean stripe score.
+
+    On any other dataset there is no way to judge the target domain without a trained
+    classifier, so only what needs no ground truth is returned: ``AtoB_mean_abs_change`` (and
+    ``BtoA_...``), the mean |output - input| in [-1, 1] units. It says how much a model changes
+    its inputs (0 = the identity), not whether the change is right.
+    """
+    n = len(dataset) if max_items is None else min(max_items, len(dataset))
+    if n == 0:
+        raise ValueError("evaluate_unpaired got an empty dataset")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from coursekit.data.synthetic.zebras import SyntheticZebras, score_zebras
+
+    zebras = isinstance(_base_dataset(dataset), SyntheticZebras)
+    directions = [("AtoB", "A", translate_AtoB)]
+    if translate_BtoA is not None:
+        directions.append(("BtoA", "B", translate_BtoA))
+    inputs: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
+    outputs: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
+    masks: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
+    for start in range(0, n, batch_size):
+        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
+        for _, side, translate in directions:
+            x = torch.stack([it[side] for it in items])
+            y = translate(x).float().cpu().clamp(-1, 1)
+            if y.shape != x.shape:
+                raise ValueError(f"translating {side} images of shape {tuple(x.shape)} gave "
+                                 f"{tuple(y.shape)}: an unpaired translation must keep the shape")
+            inputs[side].append(x.float().cpu())
+            outputs[side].append(y)
+            if zebras:
+                masks[side].append(torch.stack([it[f"mask_{side}"] for it in items]))
+    scores: dict[str, float] = {}
+    for name, side, _ in directions:
+        x, y = torch.cat(inputs[side]), torch.cat(outputs[side])
+        if zebras:
+            # One call over the whole set: background preservation pools pixels over all items.
+            result = score_zebras(x, y, torch.cat(masks[side]))
+            if name == "BtoA":
+                result["horse_rate"] = 1.0 - result["zebra_rate"]
+        else:
+            result = {"mean_abs_change": float((y - x).abs().mean())}
+        scores.update({f"{name}_{key}": value for key, value in result.items()})
     return scores

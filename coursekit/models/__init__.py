@@ -21,6 +21,7 @@ from typing import Any
 # name -> module path. Methods arrive with their issues (pix2pix, CycleGAN, CUT, ...).
 METHODS: dict[str, str] = {
     "pix2pix": "coursekit.models.pix2pix",
+    "cyclegan": "coursekit.models.cyclegan",
 }
 
 
