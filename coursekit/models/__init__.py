@@ -22,6 +22,8 @@ from typing import Any
 METHODS: dict[str, str] = {
     "pix2pix": "coursekit.models.pix2pix",
     "cyclegan": "coursekit.models.cyclegan",
+    "cut": "coursekit.models.cut",
+    "fastcut": "coursekit.models.fastcut",  # CUT with FastCUT's settings as the defaults
 }
 
 
