@@ -234,6 +234,7 @@ def drive_notebook(notebook: Path, work: Path, env: dict) -> dict:
 def test_lecture_01_facade_painter_in_jupyterlab_and_chromium(tmp_path):
     _browser_available()
     env = dict(os.environ, COURSEKIT_FAST="1", TMPDIR=str(tmp_path))
+    env.setdefault("OMP_NUM_THREADS", "2")  # as in .ci/run: more threads than cores only slows
     env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as for a student
     timings = drive_notebook(LECTURE, tmp_path, env)
     print(json.dumps(timings, indent=1))
