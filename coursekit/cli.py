@@ -80,6 +80,9 @@ def _configs(module, args):
         train["precision"] = args.precision
     method = {"train": replace(config.train, **train)}
     if getattr(args, "direction", None):
+        if not hasattr(config, "direction"):
+            raise CLIError(f"{args.method} has no --direction: it trains both ways (or one fixed "
+                           "way) on unpaired data; leave the option out")
         method["direction"] = args.direction
     return replace(config, **method)
 

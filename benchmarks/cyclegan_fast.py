@@ -1,0 +1,75 @@
+"""CycleGAN's fast preset on synthetic-zebras: scores beside real data and the untrained model.
+
+    coursekit train cyclegan --preset fast                      # writes runs/cyclegan-fast
+    python benchmarks/cyclegan_fast.py --checkpoint runs/cyclegan-fast/latest.pt
+
+Prints, for both directions on the test split, silhouette IoU, background preservation and the
+stripe verdicts: "real data" is the identity on real images (A: horses left as they are;
+B: real zebras), which bounds what the analytic scorers can give; "untrained" is the fast
+preset's freshly initialised networks. The training speed (steps/s, from the run's
+metrics.jsonl) and the machine's load average are printed too: the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from coursekit.data import get_dataset
+from coursekit.data.evaluation import evaluate_unpaired
+from coursekit.models import load_trained
+from coursekit.models.cyclegan import Config, CycleGAN
+from coursekit.train import seed_everything
+
+KEYS = ("silhouette_iou", "background_preservation", "zebra_rate", "stripe_score")
+
+
+def row(name: str, scores: dict[str, float]) -> str:
+    cells = [f"{scores[f'{d}_{k}']:.3f}" for d in ("AtoB", "BtoA") for k in KEYS]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def training_speed(checkpoint: Path) -> str:
+    metrics = checkpoint.parent / "metrics.jsonl"
+    if not metrics.is_file():
+        return "no metrics.jsonl beside the checkpoint"
+    last = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()][-1]
+    return (f"{last['step']} steps in {last['seconds']:.0f} s of training = "
+            f"{last['step'] / last['seconds']:.2f} steps/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", action="append", default=[],
+                        help="a trained CycleGAN checkpoint (repeatable)")
+    parser.add_argument("--items", type=int, default=200, help="test items (default: all 200)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    size = Config.fast().image_size
+    trained = [(Path(p), *load_trained("cyclegan", p)) for p in args.checkpoint]
+    sizes = {size} | {config.image_size for _, _, config in trained}
+    print(f"load average: {os.getloadavg()}; torch threads: {torch.get_num_threads()}")
+    header = " | ".join(f"{d} {k}" for d in ("AtoB", "BtoA") for k in KEYS)
+    for s in sorted(sizes):
+        data = get_dataset("synthetic-zebras", split="test", size=s)
+        print(f"\nsynthetic-zebras test split, {s} px, {min(args.items, len(data))} items "
+              f"(AtoB = horse -> zebra: zebra_rate should be high; BtoA: low)\n")
+        print(f"| model | {header} |\n|---" + "|---" * 8 + "|")
+        print(row("real data (identity)", evaluate_unpaired(lambda x: x, data, lambda x: x,
+                                                            max_items=args.items)))
+        seed_everything(0)
+        untrained = CycleGAN(Config.fast(image_size=s))
+        print(row("untrained fast preset", untrained.evaluate(data, max_items=args.items)))
+        for path, method, config in trained:
+            if config.image_size == s:
+                print(row(f"trained {path}", method.evaluate(data, max_items=args.items)))
+    for path, _, _ in trained:
+        print(f"\n{path}: {training_speed(path)}")
+
+
+if __name__ == "__main__":
+    main()
