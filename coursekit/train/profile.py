@@ -1,0 +1,151 @@
+"""What one training iteration costs: seconds and peak memory (CUT's Table 3.6 columns).
+
+Park et al. compare methods by "sec/iter" and "Mem(GB)" of training on one GPU (thesis Table
+3.6, GTX 1080Ti, 256 px, batch 1). The same two numbers, measured the same way for every method
+in coursekit::
+
+    from coursekit.train.profile import training_cost_in_fresh_process
+    from coursekit.models import cut
+    cost = training_cost_in_fresh_process("cut", cut.Config.fast())
+    cost["seconds"], cost["memory_bytes"], cost["memory_kind"]
+
+* **time**: the median over ``iters`` calls of the method's whole ``training_step`` (every
+  forward, backward and optimizer step), after ``warmup`` untimed calls (Adam creates its state
+  in the first step; allocators and kernels warm up). Random images in [-1, 1] of the config's
+  batch and image size stand in for data, so data loading is not timed. On CUDA the device is
+  synchronised around each call.
+* **memory, CUDA**: ``torch.cuda.max_memory_allocated`` from just before the networks are
+  built to the end: parameters, gradients, Adam's state and the activations of the largest
+  step (the caching allocator's reserve is not counted).
+* **memory, CPU**: the process's peak resident set size (``ru_maxrss``) at the end minus its
+  resident size just before the networks are built. That includes whatever the CPU allocator
+  keeps, so it is an upper bound of the tensors' size: comparable between methods measured
+  this way, not with a CUDA figure. A peak is only meaningful in a process that has done
+  nothing else, hence :func:`training_cost_in_fresh_process` (a notebook kernel that has
+  trained other models already has a high-water mark of its own).
+
+``benchmarks/unpaired_cost.py`` and lecture 3 call these functions, so their tables agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["current_rss_bytes", "measure_training_cost", "training_cost_in_fresh_process"]
+
+
+def current_rss_bytes() -> int:
+    """The resident set size of this process now (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    raise RuntimeError("CPU memory is read from /proc/self/status (Linux only); on this system "
+                       "measure on a CUDA device instead (device='cuda')")
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def measure_training_cost(build: Callable[[], Any], batch_size: int, image_size: int,
+                          device: str | torch.device = "cpu", iters: int = 5, warmup: int = 2,
+                          channels: int = 3) -> dict[str, Any]:
+    """Build a method with ``build()``, run ``warmup + iters`` training steps on random images
+    and return ``{"seconds", "memory_bytes", "memory_kind", "device", "iters", "warmup"}``.
+
+    ``seconds`` is the median time of the timed steps. Run it in a fresh process for a CPU
+    memory figure (see the module's docstring); on CUDA the peak statistics are reset here.
+    """
+    if iters < 1 or warmup < 0:
+        raise ValueError(f"need iters >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
+    if batch_size < 1 or image_size < 1:
+        raise ValueError(f"batch_size and image_size must be >= 1, got {batch_size}, {image_size}")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    shape = (batch_size, channels, image_size, image_size)
+    batch = {side: (torch.rand(shape) * 2 - 1).to(device) for side in ("A", "B")}
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    else:
+        base = current_rss_bytes()
+    method = build().to(device)
+    times = []
+    for i in range(warmup + iters):
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        method.training_step(batch)
+        if cuda:
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    if cuda:
+        memory, kind = torch.cuda.max_memory_allocated(device) - base, "cuda max_memory_allocated"
+    else:
+        memory, kind = _peak_rss_bytes() - base, "peak RSS increase (CPU)"
+    return {"seconds": statistics.median(times), "memory_bytes": int(memory), "memory_kind": kind,
+            "device": str(device), "iters": iters, "warmup": warmup}
+
+
+def training_cost_in_fresh_process(method_name: str, config, device: str = "cpu",
+                                   iters: int = 5, warmup: int = 2,
+                                   threads: int | None = None) -> dict[str, Any]:
+    """:func:`measure_training_cost` of ``coursekit.models`` method ``method_name`` built from
+    ``config`` (its ``Config`` dataclass), in a new Python process that does nothing else.
+
+    ``threads``: torch's CPU threads in that process (default: torch's own choice).
+    Returns the dict of :func:`measure_training_cost` plus ``method``, ``image_size`` and
+    ``batch_size``.
+    """
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"config must be the method's Config dataclass (e.g. "
+                        f"coursekit.models.cut.Config.fast()), got {type(config).__name__}")
+    request = {"method": method_name, "config": dataclasses.asdict(config), "device": str(device),
+               "iters": iters, "warmup": warmup, "threads": threads}
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    done = subprocess.run([sys.executable, "-m", "coursekit.train.profile"],
+                          input=json.dumps(request, default=str), capture_output=True, text=True,
+                          env=env)
+    if done.returncode:
+        raise RuntimeError(f"measuring {method_name} in a fresh process failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _worker() -> None:
+    """``python -m coursekit.train.profile`` reads a request (JSON) on stdin, prints the cost."""
+    from coursekit.models import config_from_dict, load_method_module
+
+    request = json.loads(sys.stdin.read())
+    if request.get("threads"):
+        torch.set_num_threads(int(request["threads"]))
+    torch.manual_seed(0)
+    module = load_method_module(request["method"])
+    config = config_from_dict(module.Config, request["config"])
+    cost = measure_training_cost(lambda: module.build(config), config.train.batch_size,
+                                 config.image_size, request["device"], request["iters"],
+                                 request["warmup"])
+    cost.update(method=request["method"], image_size=config.image_size,
+                batch_size=config.train.batch_size)
+    print(json.dumps(cost))
+
+
+if __name__ == "__main__":
+    _worker()

@@ -1,0 +1,182 @@
+"""Lecture 3 (CUT / FastCUT): the committed notebook is clean, its setup cell behaves, and it runs.
+
+The quick tests read the notebook file; the slow ones execute it top to bottom in FAST mode with
+nbclient (under three minutes on two idle CPU cores) and check the numbers it prints in its cell
+tagged ``results`` against facts that do not come from the code under test: the thesis's
+receptive fields, a hand-computed InfoNCE value, and the orderings that the methods' structure
+implies.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+NOTEBOOK = LECTURES / "03_cut.ipynb"
+
+
+def _read():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+# ----------------------------------------------------------------------------- the file
+def test_notebook_is_committed_without_outputs():
+    nb = _read()
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, f"code cells {dirty} have outputs or execution counts; clear them before committing"
+
+
+def test_exactly_one_results_cell():
+    tagged = [c for c in _read().cells if "results" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+
+
+def test_models_and_losses_come_from_coursekit():
+    """The lecture teaches coursekit's CUT: it must not define its own networks or losses."""
+    code = "\n".join(c.source for c in _read().cells if c.cell_type == "code")
+    assert not re.search(r"^\s*class \w+", code, re.MULTILINE), (
+        "the notebook defines a class; import it from coursekit instead")
+    for name in ("patch_nce_loss", "training_cost_in_fresh_process", "evaluate_unpaired", "fit("):
+        assert name in code, name
+
+
+class _FakeIPython:
+    def __init__(self):
+        self.magics = []
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        self.magics.append((name, line))
+
+
+def _run_setup_cell(monkeypatch, *, fast: str | None):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(_read().cells[0].source)
+    if fast is None:
+        monkeypatch.delenv("COURSEKIT_FAST", raising=False)
+    else:
+        monkeypatch.setenv("COURSEKIT_FAST", fast)
+    namespace = {"get_ipython": lambda: _FakeIPython(), "__name__": "__main__"}
+    exec(compile(python, "setup-cell", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
+def test_setup_cell_mode_follows_COURSEKIT_FAST(monkeypatch, value, expected):
+    assert _run_setup_cell(monkeypatch, fast=value)["FAST"] is expected
+
+
+def test_setup_cell_defaults_to_fast_without_a_cuda_gpu(monkeypatch):
+    namespace = _run_setup_cell(monkeypatch, fast=None)
+    assert namespace["FAST"] == (namespace["DEVICE"].type != "cuda")
+    with pytest.raises(ValueError, match="COURSEKIT_FAST"):
+        _run_setup_cell(monkeypatch, fast="yes")
+
+
+# ----------------------------------------------------------------------------- running it
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook executed in FAST mode, in lectures/ as a student would run it."""
+    from nbclient import NotebookClient
+
+    nb = _read()
+    env = dict(os.environ, COURSEKIT_FAST="1")
+    env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as in JupyterLab
+    env["TMPDIR"] = str(tmp_path_factory.mktemp("lecture03-runs"))
+    client = NotebookClient(nb, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(LECTURES)}})
+    client.execute(env=env)  # raises CellExecutionError (with the traceback) if a cell fails
+    (cell,) = [c for c in nb.cells if "results" in c.metadata.get("tags", [])]
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    return nb, json.loads(text)
+
+
+@pytest.mark.slow
+def test_notebook_runs_in_fast_mode_and_draws(executed):
+    nb, results = executed
+    assert results["mode"] == "fast" and results["size"] == 64 and results["data"] == "synthetic-zebras"
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                 for o in c.outputs)
+    # §1 data, §3 sampled patches, §4 outputs, §5 cost bars, §6 similarity maps, §7 G(y).
+    assert images >= 6, f"expected the notebook's six figures, got {images} images"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
+                                              and "Traceback" in o.text)]
+    assert not errors
+
+
+@pytest.mark.slow
+def test_worked_infonce_example_matches_the_hand_computation(executed):
+    _, results = executed
+    infonce = results["infonce"]
+    # The markdown's table: dot products 0.8, 0, -1 at tau = 0.5 -> p = 4.953 / 6.088.
+    hand = -math.log(math.exp(1.6) / (math.exp(1.6) + 1.0 + math.exp(-2.0)))
+    assert abs(hand - 0.2064) < 1e-4  # the value printed in the lecture's text
+    # float32 softmax of three logits: agreement to 1e-5 (a wrong positive index or a missing
+    # temperature changes the value by > 0.1).
+    assert abs(infonce["patch_nce_loss"] - hand) < 1e-5
+    by_tau = {float(k): v for k, v in infonce["tau"].items()}
+    for tau, loss in by_tau.items():
+        logits = [0.8 / tau, 0.0, -1.0 / tau]
+        expected = -logits[0] + math.log(sum(math.exp(z) for z in logits))
+        assert abs(loss - expected) < 1e-4 * max(1.0, expected), (tau, loss, expected)
+
+
+@pytest.mark.slow
+def test_receptive_fields_are_the_thesis_ones(executed):
+    _, results = executed
+    paper = {int(k): v for k, v in results["receptive_fields"]["paper"].items()}
+    # Thesis §3.3.2: layers 0, 4, 8, 12, 16 see 1x1, 9x9, 15x15, 35x35 and 99x99 pixels.
+    assert paper == {0: 1, 4: 9, 8: 15, 12: 35, 16: 99}
+    fast = {int(k): v for k, v in results["receptive_fields"]["fast"].items()}
+    # The fast generator's last layer is block 4: 35 + 3 blocks x (two 3x3 convs at stride 4) = 83.
+    assert fast == {0: 1, 4: 9, 8: 15, 12: 35, 15: 83}
+
+
+@pytest.mark.slow
+def test_quality_scores_are_valid_and_the_references_bracket_them(executed):
+    _, results = executed
+    quality = results["quality"]
+    assert {"CycleGAN", "CUT", "FastCUT", "identity (output = input)", "true translation"} <= set(quality)
+    for name, scores in quality.items():
+        for key, value in scores.items():
+            assert 0.0 <= value <= 1.0 and math.isfinite(value), (name, key, value)
+    # The scorer itself: the correct translation is striped and in place, the input is not striped.
+    assert quality["true translation"]["zebra_rate"] >= 0.9
+    assert quality["true translation"]["silhouette_iou"] >= 0.8
+    assert quality["identity (output = input)"]["zebra_rate"] <= 0.1
+
+
+@pytest.mark.slow
+def test_fastcut_is_the_cheapest_per_iteration(executed):
+    """FastCUT runs its generator on one batch per iteration, CUT on two, CycleGAN's two
+    generators on six: the time ordering follows from the work, whatever the machine."""
+    _, results = executed
+    cost = results["cost"]
+    assert cost["FastCUT"]["seconds"] < cost["CUT"]["seconds"], cost
+    assert cost["FastCUT"]["seconds"] < cost["CycleGAN"]["seconds"], cost
+    for name, c in cost.items():
+        assert c["seconds"] > 0 and c["memory_bytes"] > 0, (name, c)
+    thesis = results["thesis_ratios"]
+    assert abs(thesis["CUT"][0] - 0.60) < 0.005 and abs(thesis["FastCUT"][1] - 0.47) < 0.005
+
+
+@pytest.mark.slow
+def test_trained_encoder_finds_the_positive(executed):
+    _, results = executed
+    top1 = results["correspondence_top1"]
+    chance = 1.0 / results["correspondence_locations"]
+    # PatchNCE trains exactly this (N+1)-way classification; 10x chance is far below what a
+    # trained encoder reaches and far above what a random one does.
+    assert top1["CUT (trained)"] > 10 * chance, top1
+    assert top1["FastCUT (trained)"] > 10 * chance, top1
+    assert top1["CUT (trained)"] > top1["CUT, untrained G and H"], top1
