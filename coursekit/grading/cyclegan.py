@@ -1,0 +1,948 @@
+"""Checks for problem set 2 (CycleGAN): the test cells of ``ps2_cyclegan.ipynb`` call these.
+
+Each check runs the student's code on fixed, tiny inputs (CPU, float32, fixed seeds) and
+compares it with a hand-computed value, with a property that any correct solution has, or with
+coursekit's reference -- ``ResnetBlock``, ``GANLoss("lsgan")``, ``cycle_loss`` /
+``identity_loss`` / ``CycleGAN.generator_losses``, ``ImagePool`` and the generator half of
+``CycleGAN.training_step`` -- given the same weights. While the student's code runs, the
+reference of the part being graded is refused (``checks.forbid``), so calling it earns nothing.
+
+What the students write (names and signatures fixed by the notebook):
+
+* ``ResidualBlock(dim)``: an ``nn.Module``, ``x + [pad, conv3x3, IN, ReLU, pad, conv3x3, IN](x)``;
+* ``lsgan_discriminator_loss(D, real, fake)`` and ``lsgan_generator_loss(D, fake)``;
+* ``cycle_identity_losses(G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle=10.0,
+  lambda_identity=0.5)`` -> ``{"cycle_A", "cycle_B", "identity_AB", "identity_BA", "total"}``;
+* ``HistoryPool(size=50)`` with ``query(images)``: the 50-image history of generated images;
+* ``generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, gan_loss_fn,
+  cycle_identity_fn, lambda_cycle=10.0, lambda_identity=0.5)`` -> ``{"G", "fake_A", "fake_B"}``.
+
+The image pool is random. Its checks do not ask for coursekit's exact sequence of draws (a
+correct pool may draw in another order): they check what holds for every correct pool (each
+returned image is the new one or a stored one, which the new one then replaces) and the
+statistics (swap rate 1/2, uniform choice) on long seeded runs, so the outcome is the same on
+every run.
+
+Tolerances: a correct solution computes the same float32 operations as the reference, maybe
+in another order (another summation order, ``(a - b).abs().mean()`` for ``F.l1_loss``), which
+changes results by a few float32 ulps (relative 1e-7..1e-6). The tolerances below are 10-100x
+that, and far smaller than the effect of any mistake the checks catch (each check says which).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import math
+from collections import Counter
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from coursekit.grading.checks import (
+    StudentTimeout,
+    assert_close,
+    call_student,
+    count_parameters,
+    forbid,
+    hidden_tests,
+    parameter_modules,
+    quiet,
+    time_limit,
+)
+from coursekit.models import cyclegan as cyclegan_module
+from coursekit.models.cyclegan import Config, CycleGAN, cycle_loss, identity_loss
+from coursekit.nn import (GANLoss, ImagePool, PatchGANDiscriminator, ResnetBlock,
+                          ResnetGenerator, init_weights)
+from coursekit.train import Method
+
+# ------------------------------------------------------------------------------------------
+# What each part may not call: coursekit's own implementation of that part.
+BLOCK_REFERENCE = ((ResnetBlock, "__init__"), (ResnetBlock, "forward"),
+                   (ResnetGenerator, "__init__"))
+LSGAN_REFERENCE = ((GANLoss, "real"), (GANLoss, "fake"), (GANLoss, "discriminator"),
+                   (GANLoss, "generator"), (CycleGAN, "discriminator_losses"),
+                   (CycleGAN, "generator_losses"))
+CYCLE_REFERENCE = ((cyclegan_module, "cycle_loss"), (cyclegan_module, "identity_loss"),
+                   (CycleGAN, "generator_losses"))
+POOL_REFERENCE = ((ImagePool, "__init__"), (ImagePool, "query"))
+STEP_REFERENCE = ((CycleGAN, "training_step"), (CycleGAN, "generator_losses"),
+                  (Method, "backward_and_step"), (Method, "set_requires_grad"))
+
+CYCLE_KEYS = ("cycle_A", "cycle_B", "identity_AB", "identity_BA", "total")
+STEP_KEYS = ("G", "fake_A", "fake_B")
+
+# A loss of float32 inputs vs. its exact value: agrees to ~1e-7 relative; mistakes change it
+# by 10 % or more.
+LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-6
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """torch's global generator starts from ``seed`` inside the block; afterwards the
+    notebook's random stream continues as if the block had never run."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _one_thread(check: Callable) -> Callable:
+    """Run ``check`` with torch on one thread. Its tensors are tiny, so more threads gain
+    nothing, and on a loaded grading server (more busy threads than cores) torch's spinning
+    worker threads made these checks up to 100x slower (measured: 24 s instead of 0.3 s for
+    three generator steps at load 14 on 2 cores). Results then do not depend on the machine's
+    thread count either."""
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        with _threads(1):
+            return check(*args, **kwargs)
+
+    return wrapper
+
+
+def _largest(t: Tensor | None) -> float:
+    return float(t.detach().abs().max()) if t is not None and t.numel() else 0.0
+
+
+def _scalar(value, what: str) -> Tensor:
+    if not isinstance(value, Tensor):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return torch.tensor(float(value))
+        raise AssertionError(f"{what} should be a torch tensor, got {type(value).__name__}")
+    if value.numel() != 1:
+        raise AssertionError(f"{what} should be a single number (a 0-dim tensor: average over "
+                             f"pixels, patches and the batch), got shape {tuple(value.shape)}")
+    return value.reshape(())
+
+
+# ------------------------------------------------------------------------------------------
+# Part 1: the residual block
+def build_block(block_class: Callable, dim: int) -> nn.Module:
+    """``block_class(dim)``, checked to be an ``nn.Module`` (so its weights are registered)."""
+    block = call_student(block_class, dim, forbidden=BLOCK_REFERENCE, part="the residual block")
+    if not isinstance(block, nn.Module):
+        raise AssertionError(f"ResidualBlock({dim}) should be an nn.Module, got "
+                             f"{type(block).__name__}")
+    return block
+
+
+def _run_block(block: nn.Module, x: Tensor) -> Tensor:
+    out = call_student(block, x, forbidden=BLOCK_REFERENCE, part="the residual block")
+    if not isinstance(out, Tensor):
+        raise AssertionError(f"ResidualBlock's forward should return a tensor, got "
+                             f"{type(out).__name__}")
+    return out
+
+
+def _block_convs(block: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+
+
+def check_block_shape_and_parameters(ResidualBlock: Callable, *, dim: int, expected: int,
+                                     size: int = 8, batch: int = 2) -> None:
+    """A block keeps the shape (N, dim, H, W) and has ``expected`` parameters (hand-computed
+    in the notebook: two 3x3 convs with biases, instance norm without parameters).
+
+    Catches batch norm or an affine instance norm (extra parameters), convs without bias,
+    a 1x1 or 5x5 kernel, a third conv."""
+    block = build_block(ResidualBlock, dim)
+    x = torch.randn(batch, dim, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = _run_block(block, x)
+    if tuple(out.shape) != tuple(x.shape):
+        raise AssertionError(f"a residual block maps {tuple(x.shape)} to the same shape; yours "
+                             f"gives {tuple(out.shape)} (3x3 convs need 1 pixel of padding)")
+    got = count_parameters(block)
+    if got != expected:
+        raise AssertionError(f"ResidualBlock({dim}) should have {expected:,} parameters (two "
+                             f"3x3 convs {dim} -> {dim} with biases; nn.InstanceNorm2d has none); "
+                             f"yours has {got:,}")
+
+
+def check_block_passes_input_when_branch_is_zero(ResidualBlock: Callable, *, dim: int = 4,
+                                                 size: int = 6, batch: int = 2,
+                                                 seed: int = 0) -> None:
+    """With the second conv's weights and bias set to zero, the residual branch outputs
+    instance-norm(0) = 0, so the block must return its input unchanged -- also where the input
+    is negative. No coursekit code involved.
+
+    Catches a missing skip connection (the output is then 0) and a ReLU after the addition
+    (negative inputs come out as 0)."""
+    block = build_block(ResidualBlock, dim)
+    convs = _block_convs(block)
+    if len(convs) != 2:
+        raise AssertionError(f"a residual block has two 3x3 convolutions; yours has {len(convs)}")
+    with torch.no_grad():
+        convs[-1].weight.zero_()
+        if convs[-1].bias is not None:
+            convs[-1].bias.zero_()
+    x = torch.randn(batch, dim, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        out = _run_block(block, x.clone())
+    if tuple(out.shape) != tuple(x.shape):
+        raise AssertionError(f"the block should keep the shape {tuple(x.shape)}, got "
+                             f"{tuple(out.shape)}")
+    # Exact up to rounding: x + 0 (instance norm of an all-zero map is exactly 0).
+    assert_close(out, x, atol=1e-6, rtol=0,
+                 what="the block's output when its residual branch is zero (it should be x "
+                      "itself: out = x + branch(x), with nothing after the addition)")
+
+
+def _reference_block(dim: int, seed: int) -> ResnetBlock:
+    # PyTorch's default initialisation (uniform, ~1/sqrt(fan_in)) and random biases: the
+    # branch is then as large as the input, so every mistake shows.
+    with _seeded(seed):
+        return ResnetBlock(dim, norm="instance")
+
+
+def _load_reference_weights(ref: nn.Module, block: nn.Module) -> None:
+    """Copy the reference's two conv weights and biases into the student's block (matched in
+    order). Layers with weights must be exactly the reference's: two Conv2d(dim, dim, 3)."""
+    ref_mods, mods = parameter_modules(ref), parameter_modules(block)
+
+    def describe(modules):
+        return ", ".join(f"{type(m).__name__}{tuple(m.weight.shape) if getattr(m, 'weight', None) is not None else ''}"
+                         for m in modules) or "none"
+
+    same = len(ref_mods) == len(mods) and all(
+        isinstance(m, nn.Conv2d) and m.weight.shape == r.weight.shape and m.bias is not None
+        for r, m in zip(ref_mods, mods))
+    if not same:
+        raise AssertionError(f"the layers with weights should be two convolutions with biases: "
+                             f"{describe(ref_mods)} (instance norm without affine parameters "
+                             f"has none); yours are: {describe(mods)}")
+    with torch.no_grad():
+        for r, m in zip(ref_mods, mods):
+            m.weight.copy_(r.weight)
+            m.bias.copy_(r.bias)
+
+
+def check_block_matches_reference(ResidualBlock: Callable, *, dim: int = 8, height: int = 12,
+                                  width: int = 12, batch: int = 2, seed: int = 0) -> None:
+    """With the reference's weights copied in, the block computes what coursekit's
+    ``ResnetBlock(dim)`` computes.
+
+    Catches zero padding instead of reflection padding (the border pixels differ), batch
+    norm or no norm instead of instance norm, the ReLU missing or in the wrong place, a
+    missing skip connection or a ReLU after the addition."""
+    ref = _reference_block(dim, seed)
+    block = build_block(ResidualBlock, dim)
+    _load_reference_weights(ref, block)
+    x = torch.randn(batch, dim, height, width, generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        expected = ref(x.clone())
+        got = _run_block(block, x.clone())
+    # Outputs of order 1 from the same float32 ops: ~1e-6.
+    assert_close(got, expected, atol=1e-5, rtol=1e-4,
+                 what=f"ResidualBlock({dim}) output on a {height}x{width} input vs. coursekit's "
+                      f"ResnetBlock with the same weights")
+
+
+def check_block_gradients(ResidualBlock: Callable, *, dim: int = 4, size: int = 8,
+                          batch: int = 2, seed: int = 0) -> None:
+    """Backpropagating through the block gives the input and both convs the gradients that
+    coursekit's ``ResnetBlock`` gives. Catches a detached skip or branch."""
+    ref = _reference_block(dim, seed)
+    block = build_block(ResidualBlock, dim)
+    _load_reference_weights(ref, block)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, dim, size, size, generator=gen)
+    weights = torch.randn(x.shape, generator=gen)  # loss = sum(weights * block(x))
+    x_ref, x_stu = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    (ref(x_ref) * weights).sum().backward()
+    (_run_block(block, x_stu) * weights).sum().backward()
+    if x_stu.grad is None:
+        raise AssertionError("no gradient reached the block's input: is the output detached?")
+    assert_close(x_stu.grad, x_ref.grad, atol=1e-5 * _largest(x_ref.grad), rtol=1e-4,
+                 what="gradient with respect to the block's input")
+    for k, (r, m) in enumerate(zip(parameter_modules(ref), parameter_modules(block)), 1):
+        if m.weight.grad is None:
+            raise AssertionError(f"conv {k} of the block got no gradient")
+        assert_close(m.weight.grad, r.weight.grad, atol=1e-5 * _largest(r.weight.grad),
+                     rtol=1e-4, what=f"gradient of conv {k}'s weight")
+
+
+def check_block_runs(ResidualBlock: Callable) -> None:
+    """ResidualBlock(2) maps a (1, 2, 8, 8) batch to a tensor."""
+    block = build_block(ResidualBlock, 2)
+    with torch.no_grad():
+        _run_block(block, torch.zeros(1, 2, 8, 8))
+
+
+# ------------------------------------------------------------------------------------------
+# Part 2: the LSGAN losses
+class StubCritic(nn.Module):
+    """A "discriminator" for hand-computed losses: the output for each 2x2 patch is the mean
+    of the judged image's pixels in that patch (over all its channels)."""
+
+    def __init__(self, channels: int = 3):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, image: Tensor) -> Tensor:
+        if image.ndim != 4 or image.shape[1] != self.channels:
+            raise AssertionError(f"D received shape {tuple(image.shape)}; a CycleGAN "
+                                 f"discriminator judges one image (N, {self.channels}, H, W)")
+        return F.avg_pool2d(image.mean(1, keepdim=True), 2)
+
+
+def reference_lsgan_discriminator_loss(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """coursekit's LSGAN discriminator loss, 0.5 [(D(real) - 1)^2 + D(fake)^2]."""
+    return GANLoss("lsgan").discriminator(D(real), D(fake.detach()))
+
+
+def reference_lsgan_generator_loss(D: nn.Module, fake: Tensor) -> Tensor:
+    """coursekit's LSGAN generator loss, (D(G(x)) - 1)^2."""
+    return GANLoss("lsgan").generator(D(fake))
+
+
+def _d_loss(fn, D, real, fake) -> Tensor:
+    return _scalar(call_student(fn, D, real, fake, forbidden=LSGAN_REFERENCE,
+                                part="the LSGAN losses"), "lsgan_discriminator_loss(...)")
+
+
+def _g_loss(fn, D, fake) -> Tensor:
+    out = call_student(fn, D, fake, forbidden=LSGAN_REFERENCE, part="the LSGAN losses")
+    return _scalar(out, "lsgan_generator_loss(...)")
+
+
+def _constant(shape, value, requires_grad=False) -> Tensor:
+    return torch.full(shape, float(value), requires_grad=requires_grad)
+
+
+def check_lsgan_discriminator_value(lsgan_discriminator_loss: Callable, *, real_value: float,
+                                    fake_value: float, expected: float,
+                                    shape: tuple[int, ...] = (2, 3, 4, 4)) -> None:
+    """With the stub D, constant real and generated images give outputs real_value and
+    fake_value everywhere, so the loss is ``expected``, computed by hand in the notebook.
+    Catches swapped targets, cross-entropy instead of squares, a missing 1/2."""
+    D = StubCritic(shape[1])
+    loss = _d_loss(lsgan_discriminator_loss, D, _constant(shape, real_value),
+                   _constant(shape, fake_value))
+    assert_close(loss, expected, atol=LOSS_ATOL, rtol=LOSS_RTOL,
+                 what=f"LSGAN discriminator loss for outputs {real_value:g} (real) and "
+                      f"{fake_value:g} (generated)")
+
+
+def check_lsgan_generator_value(lsgan_generator_loss: Callable, *, fake_value: float,
+                                expected: float, expected_gradient: float | None = None,
+                                shape: tuple[int, ...] = (2, 3, 4, 4)) -> None:
+    """With the stub D and a constant generated image, the generator's loss is ``expected``
+    and every pixel of G(x) gets the gradient ``expected_gradient`` (both by hand).
+    Catches the target 0 instead of 1, cross-entropy, a detached G(x)."""
+    D = StubCritic(shape[1])
+    fake = _constant(shape, fake_value, requires_grad=True)
+    loss = _g_loss(lsgan_generator_loss, D, fake)
+    assert_close(loss, expected, atol=LOSS_ATOL, rtol=LOSS_RTOL,
+                 what=f"LSGAN generator loss for the output {fake_value:g}")
+    if expected_gradient is None:
+        return
+    if not loss.requires_grad:
+        raise AssertionError("the generator's loss has no gradient with respect to G(x): was "
+                             "G(x) detached, or the loss turned into a Python number?")
+    loss.backward()
+    if fake.grad is None:
+        raise AssertionError("no gradient reached the generated image G(x)")
+    assert_close(fake.grad, torch.full(shape, float(expected_gradient)), atol=LOSS_ATOL,
+                 rtol=LOSS_RTOL, what="gradient of the generator's loss with respect to each "
+                                      "pixel of G(x)")
+
+
+def _random_patchgan(channels: int, ndf: int, n_layers: int, seed: int) -> nn.Module:
+    with _seeded(seed):
+        # Larger weights than training's 0.02: outputs of order 1, so every term matters.
+        return init_weights(PatchGANDiscriminator(channels, ndf=ndf, n_layers=n_layers,
+                                                  norm="instance"), std=0.2)
+
+
+def _random_images(batch: int, channels: int, size: int, seed: int, count: int = 2):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.tanh(2 * torch.randn(batch, channels, size, size, generator=gen))
+            for _ in range(count)]
+
+
+def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
+                                  lsgan_generator_loss: Callable, *, batch: int = 2,
+                                  channels: int = 3, size: int = 32, n_layers: int = 2,
+                                  ndf: int = 4, seed: int = 0) -> None:
+    """Both losses equal coursekit's ``GANLoss("lsgan")`` on a random PatchGAN (instance
+    norm: D judges each image on its own, so one batch or two is the same), and so do the
+    gradients: D's loss for D's weights, the generator's loss for G(x). D's loss sends no
+    gradient into G(x).
+
+    Catches everything the hand-computed values do, a sum instead of a mean, and a missing
+    ``fake.detach()`` in D's loss."""
+    D = _random_patchgan(channels, ndf, n_layers, seed)
+    real, fake = _random_images(batch, channels, size, seed + 1)
+    D_ref = copy.deepcopy(D)
+    expected_d = reference_lsgan_discriminator_loss(D_ref, real, fake)
+    expected_d.backward()
+    fake_d = fake.clone().requires_grad_(True)
+    loss_d = _d_loss(lsgan_discriminator_loss, D, real, fake_d)
+    assert_close(loss_d, expected_d, atol=LOSS_ATOL, rtol=LOSS_RTOL,
+                 what="LSGAN discriminator loss vs. coursekit's on a random PatchGAN")
+    if not loss_d.requires_grad:
+        raise AssertionError("the discriminator's loss does not depend on D's weights (computed "
+                             "under torch.no_grad(), or turned into a Python number?)")
+    loss_d.backward()
+    if fake_d.grad is not None and fake_d.grad.abs().max() > 0:
+        raise AssertionError("the discriminator's loss sends gradients into the generated "
+                             "images: use fake.detach() in D's loss, so D's update cannot "
+                             "reach the generator")
+    scale = max(_largest(p.grad) for p in D_ref.parameters())
+    for (name, p), p_ref in zip(D.named_parameters(), D_ref.parameters()):
+        if p.grad is None:
+            raise AssertionError(f"D's weight {name} got no gradient from D's loss")
+        # Sums over patches and images: relative to the largest gradient of D.
+        assert_close(p.grad, p_ref.grad, atol=1e-5 * scale, rtol=1e-4,
+                     what=f"gradient of D's {name} from the discriminator's loss")
+
+    fake_ref, fake_g = fake.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+    expected_g = reference_lsgan_generator_loss(copy.deepcopy(D), fake_ref)
+    expected_g.backward()
+    loss_g = _g_loss(lsgan_generator_loss, D, fake_g)
+    assert_close(loss_g, expected_g, atol=LOSS_ATOL, rtol=LOSS_RTOL,
+                 what="LSGAN generator loss vs. coursekit's on a random PatchGAN")
+    if not loss_g.requires_grad:
+        raise AssertionError("the generator's loss has no gradient with respect to G(x)")
+    loss_g.backward()
+    if fake_g.grad is None:
+        raise AssertionError("no gradient reached the generated images from G's loss")
+    assert_close(fake_g.grad, fake_ref.grad, atol=1e-5 * _largest(fake_ref.grad), rtol=1e-4,
+                 what="gradient of the generator's loss with respect to G(x)")
+
+
+def check_lsgan_runs(lsgan_discriminator_loss: Callable, lsgan_generator_loss: Callable) -> None:
+    """Both losses return one number for a tiny batch."""
+    D = StubCritic(3)
+    x = torch.zeros(1, 3, 4, 4)
+    _d_loss(lsgan_discriminator_loss, D, x, x.clone())
+    _g_loss(lsgan_generator_loss, D, x.clone())
+
+
+# ------------------------------------------------------------------------------------------
+# Part 3: cycle-consistency and identity losses
+class AffineGenerator(nn.Module):
+    """A "generator" for hand-computed losses: ``scale * x + shift``, pixel by pixel."""
+
+    def __init__(self, scale: float, shift: float):
+        super().__init__()
+        self.scale, self.shift = float(scale), float(shift)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * x + self.shift
+
+    def extra_repr(self) -> str:
+        return f"{self.scale:g} * x + {self.shift:g}"
+
+
+def reference_cycle_identity_losses(G_AB: nn.Module, G_BA: nn.Module, real_A: Tensor,
+                                    real_B: Tensor, fake_A: Tensor, fake_B: Tensor,
+                                    lambda_cycle: float = 10.0,
+                                    lambda_identity: float = 0.5) -> dict[str, Tensor]:
+    """coursekit's terms (``cycle_loss``, ``identity_loss``) with the notebook's signature.
+    ``total`` = lambda (cycle_A + cycle_B) + lambda_identity * lambda (identity_AB + identity_BA),
+    as in ``CycleGAN.generator_losses``."""
+    out = {"cycle_A": cycle_loss(real_A, G_BA(fake_B)), "cycle_B": cycle_loss(real_B, G_AB(fake_A)),
+           "identity_AB": identity_loss(real_B, G_AB(real_B)),
+           "identity_BA": identity_loss(real_A, G_BA(real_A))}
+    out["total"] = (lambda_cycle * (out["cycle_A"] + out["cycle_B"])
+                    + lambda_identity * lambda_cycle * (out["identity_AB"] + out["identity_BA"]))
+    return out
+
+
+class _CycleGANLosses:
+    """``CycleGAN.generator_losses`` bound to generators of our choosing, GAN terms off."""
+
+    generator_losses = CycleGAN.generator_losses
+
+    def __init__(self, G_AB, G_BA, lambda_cycle: float, lambda_identity: float):
+        self.G_AB, self.G_BA = G_AB, G_BA
+        self.config = Config(lambda_gan=0.0, lambda_cycle_A=lambda_cycle,
+                             lambda_cycle_B=lambda_cycle, lambda_identity=lambda_identity)
+        self.gan_loss = GANLoss("lsgan")
+
+
+def _cycle(fn, G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle, lambda_identity):
+    out = call_student(fn, G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle,
+                       lambda_identity, forbidden=CYCLE_REFERENCE,
+                       part="the cycle-consistency and identity losses")
+    if not isinstance(out, dict) or any(k not in out for k in CYCLE_KEYS):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise AssertionError(f"cycle_identity_losses should return a dict with the keys "
+                             f"{CYCLE_KEYS}; got {got}")
+    return {k: _scalar(out[k], f"cycle_identity_losses(...)[{k!r}]") for k in CYCLE_KEYS}
+
+
+def check_cycle_identity_values(cycle_identity_losses: Callable, *, a: float, b: float,
+                                G_AB: tuple[float, float], G_BA: tuple[float, float],
+                                lambda_cycle: float, lambda_identity: float,
+                                expected: dict[str, float],
+                                shape: tuple[int, ...] = (2, 3, 4, 4)) -> None:
+    """Affine "generators" (``G_AB = (scale, shift)``: scale * x + shift) and constant images
+    real_A = a, real_B = b make every term a hand computation (``expected``, in the notebook;
+    only the keys given are compared). Catches L2 instead of L1, lambda on the wrong term,
+    the identity term with the wrong generator or image, a direction left out."""
+    gen_AB, gen_BA = AffineGenerator(*G_AB), AffineGenerator(*G_BA)
+    real_A, real_B = _constant(shape, a), _constant(shape, b)
+    fake_B, fake_A = gen_AB(real_A), gen_BA(real_B)
+    losses = _cycle(cycle_identity_losses, gen_AB, gen_BA, real_A, real_B, fake_A, fake_B,
+                    lambda_cycle, lambda_identity)
+    for key, value in expected.items():
+        assert_close(losses[key], value, atol=LOSS_ATOL, rtol=LOSS_RTOL,
+                     what=f"cycle_identity_losses(...)[{key!r}] with G_AB(x) = {gen_AB.extra_repr()}, "
+                          f"G_BA(x) = {gen_BA.extra_repr()}, lambda_cycle={lambda_cycle:g}, "
+                          f"lambda_identity={lambda_identity:g}")
+
+
+def _tiny_generators(seed: int, channels: int = 3, ngf: int = 4, n_blocks: int = 1):
+    with _seeded(seed):
+        # std 0.2: outputs far from 0 (with training's 0.02 G(x) is nearly constant).
+        return tuple(init_weights(ResnetGenerator(channels, channels, ngf=ngf, n_blocks=n_blocks),
+                                  std=0.2) for _ in range(2))
+
+
+def check_cycle_identity_matches_reference(cycle_identity_losses: Callable, *,
+                                           lambda_cycle: float = 10.0,
+                                           lambda_identity: float = 0.5, batch: int = 2,
+                                           channels: int = 3, size: int = 16,
+                                           seed: int = 0) -> None:
+    """On two small random ResNet generators and random images, the four terms equal
+    coursekit's ``cycle_loss`` / ``identity_loss``, the total equals
+    ``CycleGAN.generator_losses`` with the GAN terms switched off, and the gradient of the
+    total for every weight of both generators is the reference's.
+
+    Catches every wrong value, and a detached G(x) or reconstruction (the generators then
+    miss part of their gradient)."""
+    G_AB, G_BA = _tiny_generators(seed, channels)
+    real_A, real_B = _random_images(batch, channels, size, seed + 1)
+    ref_AB, ref_BA = copy.deepcopy(G_AB), copy.deepcopy(G_BA)
+    terms = reference_cycle_identity_losses(ref_AB, ref_BA, real_A, real_B, ref_BA(real_B),
+                                            ref_AB(real_A), lambda_cycle, lambda_identity)
+    expected = {k: v.detach() for k, v in terms.items()}
+    reference = _CycleGANLosses(ref_AB, ref_BA, lambda_cycle, lambda_identity)
+    total = reference.generator_losses(real_A, real_B)["G"]
+    total.backward()
+    # Two routes to the same reference total (our formula and the library's method).
+    assert torch.allclose(total.detach(), expected["total"], rtol=1e-5)
+
+    losses = _cycle(cycle_identity_losses, G_AB, G_BA, real_A, real_B, G_BA(real_B),
+                    G_AB(real_A), lambda_cycle, lambda_identity)
+    for key in CYCLE_KEYS:
+        assert_close(losses[key], expected[key], atol=LOSS_ATOL * max(1.0, lambda_cycle),
+                     rtol=LOSS_RTOL, what=f"cycle_identity_losses(...)[{key!r}] "
+                                          f"(lambda_cycle={lambda_cycle:g}, lambda_identity="
+                                          f"{lambda_identity:g}) vs. coursekit's CycleGAN")
+    if not losses["total"].requires_grad:
+        raise AssertionError("the total has no gradient with respect to the generators")
+    losses["total"].backward()
+    pairs = [(f"G_AB.{n}", p, q) for (n, p), q in zip(G_AB.named_parameters(), ref_AB.parameters())]
+    pairs += [(f"G_BA.{n}", p, q) for (n, p), q in zip(G_BA.named_parameters(), ref_BA.parameters())]
+    scale = max(_largest(q.grad) for _, _, q in pairs)
+    for name, p, q in pairs:
+        if p.grad is None:
+            raise AssertionError(f"{name} got no gradient from the total: is a generated image "
+                                 f"or a reconstruction detached?")
+        # Sums over many pixels: relative to the generators' largest gradient.
+        assert_close(p.grad, q.grad, atol=1e-5 * scale, rtol=1e-4,
+                     what=f"gradient of the total for {name}")
+
+
+def check_cycle_identity_runs(cycle_identity_losses: Callable) -> None:
+    """cycle_identity_losses returns the dict of its five numbers."""
+    G_AB, G_BA = AffineGenerator(1.0, 0.0), AffineGenerator(1.0, 0.0)
+    x = torch.zeros(1, 3, 4, 4)
+    _cycle(cycle_identity_losses, G_AB, G_BA, x, x.clone(), x.clone(), x.clone(), 10.0, 0.5)
+
+
+# ------------------------------------------------------------------------------------------
+# Part 4: the image pool
+def _make_pool(HistoryPool: Callable, size: int):
+    pool = call_student(HistoryPool, size, forbidden=POOL_REFERENCE, part="the image pool")
+    if not callable(getattr(pool, "query", None)):
+        raise AssertionError("HistoryPool(size) should have a method query(images)")
+    return pool
+
+
+def _query(pool, images: Tensor) -> Tensor:
+    out = call_student(pool.query, images, forbidden=POOL_REFERENCE, part="the image pool")
+    if not isinstance(out, Tensor) or tuple(out.shape) != tuple(images.shape):
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise AssertionError(f"pool.query(images) should return a batch of the same shape "
+                             f"{tuple(images.shape)}; got {got}")
+    return out
+
+
+def _labelled(ids, shape=(1, 2, 2)) -> Tensor:
+    """A batch of constant images, image k filled with the number ids[k]."""
+    return torch.stack([torch.full(shape, float(i)) for i in ids])
+
+
+def _labels(out: Tensor) -> list[int]:
+    """The number each returned image is filled with (it must be one of ours, unchanged)."""
+    labels = []
+    for image in out.detach():
+        value = image.flatten()[0]
+        if not torch.equal(image, torch.full_like(image, float(value))) or value != value.round():
+            raise AssertionError("the pool returned an image that is none of the images it "
+                                 "was given (images must be passed on or stored unchanged)")
+        labels.append(int(value))
+    return labels
+
+
+class _PoolModel:
+    """What a correct pool may hold: the ids stored, with the query number at which each was
+    stored (to tell the oldest from the newest)."""
+
+    def __init__(self, size: int):
+        self.size, self.stored, self.clock = size, {}, 0
+
+    def follow(self, inputs: list[int], outputs: list[int]) -> list[int | None]:
+        """Check one query's outputs against the rules and update the model. Returns, for each
+        image, None if the new image was passed on, else the age rank (0 = oldest) of the
+        stored image returned."""
+        ranks = []
+        for new, got in zip(inputs, outputs):
+            self.clock += 1
+            if len(self.stored) < self.size:
+                if got != new:
+                    raise AssertionError(
+                        f"while the pool holds fewer than size={self.size} images it must store "
+                        f"each new image and return it unchanged; it returned an older image")
+                self.stored[new] = self.clock
+                ranks.append(None)
+            elif got == new:
+                ranks.append(None)
+            elif got in self.stored:
+                order = sorted(self.stored, key=self.stored.get)
+                ranks.append(order.index(got))
+                del self.stored[got]
+                self.stored[new] = self.clock
+            else:
+                raise AssertionError(
+                    "the full pool returned an image that it should not hold any more: when it "
+                    "returns a stored image, the new image must take its place (and the "
+                    "returned one leave the pool)")
+        return ranks
+
+
+def _run_pool(HistoryPool, size: int, batches: list[int], seed: int):
+    """Fresh pool, ``batches`` queries of the given sizes with new labelled images each time,
+    under the seeded global generator. Returns (outputs per query, age ranks of swaps, number
+    of images queried after the pool was full)."""
+    model, outputs, ranks, after_full = _PoolModel(size), [], [], 0
+    next_id = 1
+    with _seeded(seed):
+        pool = _make_pool(HistoryPool, size)
+        for n in batches:
+            ids = list(range(next_id, next_id + n))
+            next_id += n
+            full_before = len(model.stored)
+            got = _labels(_query(pool, _labelled(ids)))
+            outputs.append(got)
+            these = model.follow(ids, got)
+            after_full += sum(1 for k in range(n) if full_before + k >= size)
+            ranks += [r for r in these if r is not None]
+    return outputs, ranks, after_full
+
+
+def check_pool_fills_first(HistoryPool: Callable, *, size: int = 4,
+                           batches: tuple[int, ...] = (1, 2, 1), seed: int = 0) -> None:
+    """Until it holds ``size`` images, the pool returns every batch unchanged (and stores it:
+    the next check sees the stored images come back). Catches a pool that swaps before it is
+    full."""
+    if sum(batches) > size:
+        raise ValueError("the batches must not fill more than the pool")
+    outputs, _, _ = _run_pool(HistoryPool, size, list(batches), seed)
+    start = 1
+    for n, got in zip(batches, outputs):
+        if got != list(range(start, start + n)):
+            raise AssertionError("while the pool is not full yet, query(images) must return the "
+                                 "images themselves, in their order")
+        start += n
+
+
+def check_pool_swaps(HistoryPool: Callable, *, size: int = 5, queries: int = 600,
+                     batch: int = 1, seed: int = 0, rate: tuple[float, float] = (0.42, 0.58)) -> float:
+    """Fill the pool, then query ``queries`` more batches of new images (torch's global
+    generator seeded, so the result is the same on every run). Every returned image must be
+    the new one or a stored one (which the new one then replaces), and the fraction of stored
+    images returned must lie in ``rate`` (p = 1/2; with n draws its standard deviation is
+    0.5 / sqrt(n), 0.02 for 600: the default band is 4 of them either side).
+
+    Catches a pool that never stores, never swaps once full, always swaps, or returns a
+    stored image without replacing it. Returns the measured rate."""
+    fill = [batch] * math.ceil(size / batch)
+    _, ranks, after_full = _run_pool(HistoryPool, size, fill + [batch] * queries, seed)
+    measured = len(ranks) / max(after_full, 1)
+    if not rate[0] <= measured <= rate[1]:
+        raise AssertionError(f"once full, the pool should return a stored image with probability "
+                             f"1/2; it did so for {len(ranks)} of {after_full} images "
+                             f"({measured:.2f})")
+    return measured
+
+
+def check_pool_choice_is_uniform(HistoryPool: Callable, *, size: int = 5, queries: int = 1200,
+                                 seed: int = 0, critical: float = 20.0) -> None:
+    """When the full pool swaps, every stored image is equally likely to come out: the age
+    rank of the returned image (oldest .. newest stored) is uniform. Chi-square test over the
+    ``size`` ranks with ``size - 1`` degrees of freedom; ``critical`` = 20 is exceeded by
+    chance with probability < 0.001 for 4 degrees of freedom, and the seeded run gives the
+    same statistic every time.
+
+    Catches a pool that always returns the oldest (a queue) or the newest stored image."""
+    fill = [1] * size
+    _, ranks, _ = _run_pool(HistoryPool, size, fill + [1] * queries, seed)
+    if len(ranks) < 20 * size:
+        raise AssertionError(f"only {len(ranks)} swaps in {queries} queries of the full pool; "
+                             f"it should swap about half the time")
+    counts = Counter(ranks)
+    expected = len(ranks) / size
+    chi2 = sum((counts.get(r, 0) - expected) ** 2 / expected for r in range(size))
+    if chi2 > critical:
+        shares = ", ".join(f"{counts.get(r, 0) / len(ranks):.2f}" for r in range(size))
+        raise AssertionError(f"when the pool swaps, the stored image it returns should be chosen "
+                             f"uniformly at random; by age (oldest first) it chose them with "
+                             f"frequencies {shares} (chi-square {chi2:.1f} > {critical:g})")
+
+
+def check_pool_uses_torch_generator(HistoryPool: Callable, *, size: int = 3, queries: int = 40,
+                                    seed: int = 0) -> None:
+    """The pool's random choices come from torch's global generator: the same
+    ``torch.manual_seed`` gives the same outputs, another seed other outputs (the chance that
+    40 queries of a correct pool agree for two seeds is below 1e-6). That is what lets a
+    seeded training run, and a resumed one, repeat itself.
+
+    Catches Python's ``random`` or NumPy's generator (not seeded by torch.manual_seed)."""
+    batches = [1] * (size + queries)
+    first, _, _ = _run_pool(HistoryPool, size, batches, seed)
+    again, _, _ = _run_pool(HistoryPool, size, batches, seed)
+    other, _, _ = _run_pool(HistoryPool, size, batches, seed + 1)
+    if first != again:
+        raise AssertionError("after the same torch.manual_seed the pool made different choices: "
+                             "draw its random numbers from torch (torch.rand, torch.randint), "
+                             "not from Python's random module or NumPy")
+    if first == other:
+        raise AssertionError("with two different torch seeds the pool made exactly the same "
+                             "choices: its random numbers should come from torch's generator")
+
+
+def check_pool_detaches(HistoryPool: Callable, *, size: int = 3, queries: int = 12,
+                        seed: int = 0) -> None:
+    """Images that carry a graph (G(x) before ``.detach()``) come back detached, whether they
+    are passed on or taken from the history. Storing them with their graph would keep every
+    stored step's graph in memory, and D's loss would backpropagate into old generators.
+
+    Catches a pool that stores or returns the images without ``.detach()``."""
+    weight = torch.ones((), requires_grad=True)
+    with _seeded(seed):
+        pool = _make_pool(HistoryPool, size)
+        for k in range(size + queries):
+            images = weight * _labelled([k + 1, k + 100])
+            out = _query(pool, images)
+            if out.requires_grad:
+                raise AssertionError("pool.query returned images that are still attached to the "
+                                     "generator's graph: store and return image.detach() (the "
+                                     "discriminator's update must not reach the generator)")
+
+
+def check_pool_runs(HistoryPool: Callable) -> None:
+    """HistoryPool(2).query returns a batch of the same shape."""
+    pool = _make_pool(HistoryPool, 2)
+    _query(pool, torch.zeros(1, 3, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------
+# Part 5: the generators' update
+def _tiny_cyclegan(seed: int, lambda_cycle: float, lambda_identity: float, lr: float,
+                   size: int = 16, ngf: int = 4, n_blocks: int = 1, ndf: int = 4,
+                   d_layers: int = 1, pool_size: int = 50) -> CycleGAN:
+    with _seeded(seed):
+        return CycleGAN(Config(image_size=size, ngf=ngf, n_blocks=n_blocks, ndf=ndf,
+                               d_layers=d_layers, lambda_cycle_A=lambda_cycle,
+                               lambda_cycle_B=lambda_cycle, lambda_identity=lambda_identity,
+                               lr=lr, pool_size=pool_size))
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+
+
+def _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, lambda_cycle,
+                    lambda_identity, seconds=None) -> dict:
+    try:
+        out = call_student(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B,
+                           reference_lsgan_generator_loss, reference_cycle_identity_losses,
+                           lambda_cycle, lambda_identity, forbidden=STEP_REFERENCE,
+                           part="the generators' update", seconds=seconds)
+    except RuntimeError as error:
+        if "does not require grad" in str(error):
+            raise AssertionError(f"{error}. A loss without gradient: are G_AB(real_A) and "
+                                 f"G_BA(real_B) detached or computed under no_grad?") from error
+        raise
+    if not isinstance(out, dict) or any(k not in out for k in STEP_KEYS):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise AssertionError(f"generator_step should return a dict with the keys {STEP_KEYS}; "
+                             f"got {got}")
+    return out
+
+
+def _reference_generator_step(model: CycleGAN, real_A: Tensor, real_B: Tensor) -> dict:
+    """The first half of ``CycleGAN.training_step``: both generators, discriminators frozen."""
+    model.set_requires_grad(False, model.D_A, model.D_B)
+    g = model.generator_losses(real_A, real_B)
+    model.backward_and_step(g["G"], "G")
+    return {"G": g["G"].detach(), "fake_A": g["fake_A"].detach(), "fake_B": g["fake_B"].detach()}
+
+
+def check_generator_step_matches_reference(generator_step: Callable, *, steps: int = 3,
+                                           batch: int = 2, size: int = 16,
+                                           lambda_cycle: float = 10.0,
+                                           lambda_identity: float = 0.5, lr: float = 2e-4,
+                                           seed: int = 0) -> None:
+    """``steps`` calls of the student's generator_step update G_AB and G_BA exactly as the
+    generator half of ``CycleGAN.training_step`` does (same start, batches and Adam settings)
+    and return the same total loss and generated images. Several steps, because a forgotten
+    zero_grad only shows from the second on.
+
+    Catches a forgotten or misplaced zero_grad, a missing optimizer step, GAN terms judged by
+    the wrong discriminator, a GAN term or a loss weight left out, and lambdas not passed on."""
+    model = _tiny_cyclegan(seed, lambda_cycle, lambda_identity, lr, size=size)
+    G_AB, G_BA = copy.deepcopy(model.G_AB), copy.deepcopy(model.G_BA)
+    D_A, D_B = copy.deepcopy(model.D_A), copy.deepcopy(model.D_B)
+    opt_G = _adam(list(G_AB.parameters()) + list(G_BA.parameters()), lr)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for k in range(1, steps + 1):
+        real_A, real_B = (torch.tanh(torch.randn(batch, 3, size, size, generator=gen))
+                          for _ in range(2))
+        expected = _reference_generator_step(model, real_A, real_B)
+        out = _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A.clone(),
+                              real_B.clone(), lambda_cycle, lambda_identity)
+        assert_close(_scalar(torch.as_tensor(out["G"]), "generator_step(...)['G']"),
+                     expected["G"], atol=LOSS_ATOL * max(1.0, lambda_cycle), rtol=LOSS_RTOL,
+                     what=f"step {k}: the generators' total loss 'G' (lambda_cycle="
+                          f"{lambda_cycle:g}, lambda_identity={lambda_identity:g})")
+        for key in ("fake_A", "fake_B"):
+            if not isinstance(out[key], Tensor):
+                raise AssertionError(f"generator_step(...)[{key!r}] should be the generated "
+                                     f"images, a tensor")
+            assert_close(out[key], expected[key], atol=1e-5, rtol=1e-4,
+                         what=f"step {k}: generator_step(...)[{key!r}] (the images generated "
+                              f"before the update)")
+        # Adam moves every weight by about lr per step, so a wrong step is off by ~lr in many
+        # weights; the same computation differs by float32 rounding (~1e-9). lr / 100
+        # separates the two.
+        for net, ref, name in ((G_AB, model.G_AB, "G_AB"), (G_BA, model.G_BA, "G_BA")):
+            for (pname, p), q in zip(net.named_parameters(), ref.parameters()):
+                assert_close(p.detach(), q.detach(), atol=lr / 100, rtol=0,
+                             what=f"after step {k}, {name}'s weight {pname} (compared with a "
+                                  f"correct step)")
+
+
+def check_generator_step_freezes_discriminators(generator_step: Callable, *, batch: int = 2,
+                                                size: int = 16, seed: int = 0) -> None:
+    """During the generators' update the discriminators receive no gradients (they are
+    frozen: their turn comes next, with their own loss), and both generators do.
+
+    Catches discriminators left trainable during G's update (G's loss then writes gradients
+    into them), and a generator that gets no gradient."""
+    model = _tiny_cyclegan(seed, 10.0, 0.5, 2e-4, size=size)
+    G_AB, G_BA, D_A, D_B = model.G_AB, model.G_BA, model.D_A, model.D_B
+    opt_G = _adam(list(G_AB.parameters()) + list(G_BA.parameters()), 2e-4)
+    for p in list(D_A.parameters()) + list(D_B.parameters()):
+        p.requires_grad_(True)
+        p.grad = None
+    gen = torch.Generator().manual_seed(seed + 1)
+    real_A, real_B = (torch.tanh(torch.randn(batch, 3, size, size, generator=gen)) for _ in range(2))
+    _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, 10.0, 0.5)
+    for name, D in (("D_A", D_A), ("D_B", D_B)):
+        if any(p.grad is not None and p.grad.abs().max() > 0 for p in D.parameters()):
+            raise AssertionError(f"{name}'s weights received gradients from the generators' loss: "
+                                 f"freeze both discriminators (requires_grad_(False)) before "
+                                 f"the generators' backward pass")
+    for name, G in (("G_AB", G_AB), ("G_BA", G_BA)):
+        if all(p.grad is None or p.grad.abs().max() == 0 for p in G.parameters()):
+            raise AssertionError(f"{name} received no gradient from the generators' loss")
+
+
+def _zebras(split: str, size: int, length: int):
+    from coursekit.data.synthetic.zebras import SyntheticZebras
+
+    data = SyntheticZebras(split, size=size, length=length)
+    items = [data[i] for i in range(length)]
+    return torch.stack([i["A"] for i in items]), torch.stack([i["B"] for i in items])
+
+
+def check_training_run(generator_step: Callable, *, steps: int = 10, size: int = 32,
+                       batch: int = 4, ngf: int = 8, n_blocks: int = 2, lr: float = 1e-3,
+                       seed: int = 0, max_cycle_ratio: float = 0.8,
+                       seconds: float = 90.0) -> float:
+    """Train a tiny CycleGAN on synthetic zebras (32 px) for ``steps`` steps: the student's
+    generator_step for both generators, coursekit's discriminator step (with the 50-image
+    pools) for both discriminators. The cycle loss cycle_A + cycle_B on a fixed batch of
+    training images must fall to ``max_cycle_ratio`` of its starting value or below.
+
+    Measured with the correct step (seeds 0..9, 10 steps): ratios 0.49..0.62; without a
+    generator update the ratio stays 1. Returns the ratio."""
+    A, B = _zebras("train", size, 32)
+    model = _tiny_cyclegan(seed, 10.0, 0.5, lr, size=size, ngf=ngf, n_blocks=n_blocks, ndf=8,
+                           d_layers=1)
+    opt_G = model.optimizers["G"]
+    gen = torch.Generator().manual_seed(seed + 1)
+
+    def cycle() -> float:
+        with torch.no_grad():
+            return float(cycle_loss(A[:16], model.G_BA(model.G_AB(A[:16])))
+                         + cycle_loss(B[:16], model.G_AB(model.G_BA(B[:16]))))
+
+    with _seeded(seed + 2):  # the pools draw from the global generator
+        before = cycle()
+        with time_limit(seconds, "the training run"):
+            for _ in range(steps):
+                idx = torch.randint(0, len(A), (batch,), generator=gen)
+                real_A, real_B = A[idx], B[idx]
+                out = _generator_step(generator_step, model.G_AB, model.G_BA, model.D_A,
+                                      model.D_B, opt_G, real_A, real_B, 10.0, 0.5, seconds=0)
+                model.set_requires_grad(True, model.D_A, model.D_B)
+                d = model.discriminator_losses(real_A, real_B, torch.as_tensor(out["fake_A"]),
+                                               torch.as_tensor(out["fake_B"]))
+                model.backward_and_step(d["D"], "D")
+        after = cycle()
+    if not after <= max_cycle_ratio * before:
+        raise AssertionError(f"after {steps} training steps the cycle loss fell from "
+                             f"{before:.3f} to {after:.3f} only (a correct step reaches "
+                             f"{max_cycle_ratio:g} x the start or less)")
+    return after / before
+
+
+def check_generator_step_runs(generator_step: Callable) -> None:
+    """generator_step runs once on a tiny CycleGAN and returns its dict."""
+    model = _tiny_cyclegan(0, 10.0, 0.5, 2e-4, size=8, ngf=2, n_blocks=1, ndf=2)
+    opt_G = _adam(list(model.G_AB.parameters()) + list(model.G_BA.parameters()), 2e-4)
+    x = torch.zeros(1, 3, 8, 8)
+    _generator_step(generator_step, model.G_AB, model.G_BA, model.D_A, model.D_B, opt_G, x,
+                    x.clone(), 10.0, 0.5)
+
+
+for _name in [n for n in dir() if n.startswith("check_")]:
+    globals()[_name] = _one_thread(globals()[_name])
+del _name
+
+__all__ = [name for name in dir() if name.startswith(("check_", "reference_"))] + [
+    "AffineGenerator", "BLOCK_REFERENCE", "CYCLE_REFERENCE", "LSGAN_REFERENCE",
+    "POOL_REFERENCE", "STEP_REFERENCE", "StubCritic", "StudentTimeout", "build_block", "forbid",
+    "hidden_tests", "quiet",
+]
