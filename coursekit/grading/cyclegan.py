@@ -578,7 +578,13 @@ def _make_pool(HistoryPool: Callable, size: int):
 
 
 def _query(pool, images: Tensor) -> Tensor:
-    out = call_student(pool.query, images, forbidden=POOL_REFERENCE, part="the image pool")
+    # The class's function, not the bound method (a new object at every access): a query that
+    # ran out of time once is then remembered and not run again by later checks.
+    query = vars(type(pool)).get("query")
+    if callable(query):
+        out = call_student(query, pool, images, forbidden=POOL_REFERENCE, part="the image pool")
+    else:
+        out = call_student(pool.query, images, forbidden=POOL_REFERENCE, part="the image pool")
     if not isinstance(out, Tensor) or tuple(out.shape) != tuple(images.shape):
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise AssertionError(f"pool.query(images) should return a batch of the same shape "
