@@ -24,7 +24,9 @@ in coursekit::
   nothing else, hence :func:`training_cost_in_fresh_process` (a notebook kernel that has
   trained other models already has a high-water mark of its own).
 
-``benchmarks/unpaired_cost.py`` and lecture 3 call these functions, so their tables agree.
+Lecture 3 calls these functions; ``benchmarks/unpaired_cost.py`` makes the same measurement
+(median ``training_step`` time after a warm-up, CUDA peak allocation or peak RSS growth in a
+fresh process) and can call :func:`measure_training_cost` for its rows.
 """
 from __future__ import annotations
 
