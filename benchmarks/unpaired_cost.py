@@ -1,0 +1,99 @@
+"""Training cost of CycleGAN, CUT and FastCUT: seconds per iteration and peak memory.
+
+    python benchmarks/unpaired_cost.py [--device cpu|cuda] [--iters 5] [--warmup 2]
+                                       [--presets paper fast] [--size 128] [--threads 2]
+
+Prints one row per method and preset with the ratios to CycleGAN at the same preset, next to
+the thesis's Table 3.6 (GTX 1080Ti, 256 px, batch 1): CUT 0.24 s / 3.33 GB = 0.60x CycleGAN's
+time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x.
+
+What is measured, for each configuration in a fresh subprocess (so one model's memory cannot
+leak into the next one's figure), by ``coursekit.train.profile`` (the same function lecture 3
+uses):
+
+* time: the median over ``--iters`` iterations of one full ``training_step`` (every forward,
+  backward and optimizer step of the method), after ``--warmup`` iterations (allocator and
+  kernel warm-up; Adam's state is created in the first step). Random images in [-1, 1] of the
+  preset's batch size stand in for data, so data loading is not timed.
+* memory, CUDA: ``torch.cuda.max_memory_allocated`` over the whole run -- parameters,
+  gradients, Adam state and the activations of the largest step; the allocator's cache is not
+  counted (the thesis does not say which of the two it reports).
+* memory, CPU: the process's peak resident set size (``ru_maxrss``) at the end of the run
+  minus its resident size just before the networks are built: the same things plus whatever the CPU
+  allocator keeps, so it is an upper bound of the tensors' size, comparable between methods
+  measured the same way but not with the CUDA figure. ``tracemalloc`` would miss torch's
+  allocations entirely.
+
+The paper preset is 256 px (CycleGAN ~10 s per iteration on 2 CPU threads): ``--size``
+overrides the image size of every preset (the architecture is unchanged), and the table says
+what ran. The paper presets share the architecture CUT was compared on (ResNet-9, ngf 64,
+70x70 PatchGAN, batch 1; CUT's generator anti-aliased as in its reference, CycleGAN's not), so
+their ratios are the ones to hold against Table 3.6. The fast presets are each method's own
+``Config.fast()``, tuned separately (image size, blocks and batch may differ; the G column
+says which), so their ratios compare the presets, not the methods.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from coursekit.models import load_method_module
+from coursekit.train.profile import training_cost_in_fresh_process
+
+METHODS = ("cyclegan", "cut", "fastcut")
+# Thesis Table 3.6, ratios to CycleGAN (sec/iter, memory).
+THESIS = {"cyclegan": (1.0, 1.0), "cut": (0.24 / 0.40, 3.33 / 4.81), "fastcut": (0.15 / 0.40, 2.25 / 4.81)}
+
+
+def measure(args, method_name: str, preset: str) -> dict:
+    """One method at one preset, measured by coursekit.train.profile in a fresh process."""
+    module = load_method_module(method_name)
+    config = module.Config.fast() if preset == "fast" else module.Config.paper()
+    if args.size:
+        config = replace(config, image_size=args.size)
+    cost = training_cost_in_fresh_process(method_name, config, device=args.device,
+                                          iters=args.iters, warmup=args.warmup,
+                                          threads=args.threads)
+    cost.update(blocks=config.n_blocks, ngf=config.ngf)
+    return cost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--iters", type=int, default=5, help="timed iterations (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--presets", nargs="+", choices=["paper", "fast"], default=["paper", "fast"])
+    parser.add_argument("--size", type=int, default=None,
+                        help="image size for every preset (default: each preset's own; the "
+                             "paper's 256 px is slow on a CPU)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.iters < 1 or args.warmup < 0:
+        parser.error("--iters must be >= 1 and --warmup >= 0")
+
+    memory_kind = ("torch.cuda.max_memory_allocated" if args.device.startswith("cuda")
+                   else "peak RSS increase")
+    print(f"device {args.device}, {args.threads} CPU threads, median of {args.iters} iterations "
+          f"after {args.warmup} warm-up; memory = {memory_kind}")
+    header = (f"{'method':<9} {'preset':<6} {'size':>4} {'batch':>5} {'G':>10}  {'s/iter':>8} "
+              f"{'memory MB':>10}  {'time/CG':>7} {'mem/CG':>6}  {'thesis time/CG':>14} "
+              f"{'thesis mem/CG':>13}")
+    print(header)
+    print("-" * len(header))
+    for preset in args.presets:
+        rows = [measure(args, name, preset) for name in METHODS]
+        reference = rows[0]
+        for row in rows:
+            t_ratio = row["seconds"] / reference["seconds"]
+            m_ratio = row["memory_bytes"] / reference["memory_bytes"]
+            thesis_t, thesis_m = THESIS[row["method"]]
+            arch = f"R{row['blocks']}/ngf{row['ngf']}"
+            print(f"{row['method']:<9} {preset:<6} {row['image_size']:>4} {row['batch_size']:>5} {arch:>10}  "
+                  f"{row['seconds']:>8.3f} {row['memory_bytes'] / 2**20:>10.0f}  "
+                  f"{t_ratio:>7.2f} {m_ratio:>6.2f}  {thesis_t:>14.3f} {thesis_m:>13.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
