@@ -20,6 +20,7 @@ the lines around the failing one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ import sysconfig
 import threading
 import time
 import traceback
+import types
 import warnings
 import weakref
 from pathlib import Path
@@ -48,6 +50,7 @@ __all__ = [
     "measure_receptive_field",
     "parameter_modules",
     "quiet",
+    "seeded",
     "time_limit",
 ]
 
@@ -71,9 +74,15 @@ def forbid(targets: Iterable[tuple[Any, str]], part: str = "this part") -> Itera
     """Within the block, make each ``(owner, attribute)`` in ``targets`` raise
     :class:`ReferenceUsed` when called; restored afterwards, even on errors or interrupts.
 
-    Patching the class (or module) attribute catches every way of reaching it: an instance
-    made before the block, an alias import, ``Class.method(fake_self, ...)``."""
+    Patching the class (or module) attribute catches an instance made before the block, an
+    alias of the class or module, ``Class.method(fake_self, ...)``. The function itself could
+    still be reached through a name taken before the block (``from coursekit.models.patchnce
+    import patch_nce_loss as ref``, ``gather = PatchSampler.gather``), so the code of a plain
+    function (module-level, a method, a static or class method) is swapped for the refusal as
+    well. A function with a closure (e.g. a method that calls ``super()``) keeps its code: only
+    its attribute is patched."""
     saved = []
+    swapped_code = []
     try:
         for owner, name in targets:
             if not hasattr(owner, name):
@@ -82,21 +91,53 @@ def forbid(targets: Iterable[tuple[Any, str]], part: str = "this part") -> Itera
             original = vars(owner).get(name)
             qualname = f"{getattr(owner, '__qualname__', getattr(owner, '__name__', owner))}.{name}"
 
-            def refuse(*args, _what=qualname, **kwargs):
-                raise ReferenceUsed(
-                    f"{_what} is coursekit's own implementation of {part}: the point of the "
-                    f"exercise is to write it yourself, so a solution that calls it earns no "
-                    f"points. Use torch and torch.nn directly.")
+            def refuse(*args, _message=_refusal(qualname, part), **kwargs):
+                raise ReferenceUsed(_message)
 
             saved.append((owner, name, original, had_own))
             setattr(owner, name, refuse)
+            function = getattr(original, "__func__", original)  # staticmethod, classmethod
+            if (isinstance(function, types.FunctionType) and function.__closure__ is None
+                    and all(function is not done for done, _ in swapped_code)):  # one per function
+                swapped_code.append((function, function.__code__))
+                function.__code__ = _refusing_code(qualname, part)
         yield
     finally:
+        for function, code in reversed(swapped_code):
+            function.__code__ = code
         for owner, name, original, had_own in reversed(saved):
             if had_own:
                 setattr(owner, name, original)
             else:
                 delattr(owner, name)
+
+
+def _refusal(what: str, part: str) -> str:
+    return (f"{what} is coursekit's own implementation of {part}: the point of the exercise "
+            f"is to write it yourself, so a solution that calls it earns no points. Use torch "
+            f"and torch.nn directly.")
+
+
+@functools.lru_cache(maxsize=None)
+def _refusing_code(what: str, part: str) -> types.CodeType:
+    """The code object of a closure-free function that raises :class:`ReferenceUsed`. It runs
+    with the *forbidden* function's globals, so it imports the exception itself, and takes any
+    arguments (the forbidden function's defaults are ignored)."""
+    namespace: dict = {}
+    exec(f"def refuse(*args, **kwargs):\n"
+         f"    from coursekit.grading.checks import ReferenceUsed\n"
+         f"    raise ReferenceUsed({_refusal(what, part)!r})\n", namespace)
+    return namespace["refuse"].__code__
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Inside the block torch's global generator starts from ``seed``; outside, the notebook's
+    random stream is as if the block had never run (layer initialisation and
+    ``torch.randperm`` draw from the global generator)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 # --------------------------------------------------------------------------- time limit
