@@ -21,7 +21,11 @@ Tolerances: a correct solution computes the same float32 operations as the refer
 in another order (the positive in column 0 or on the diagonal, ``logsumexp`` instead of
 cross-entropy, ``F.normalize`` or a division by the norm). With logits up to 1 / 0.07 = 14.3
 that changes the results by a few float32 ulps, relative 1e-7..1e-6; the tolerances below are
-10-100x that and still >= 1000x smaller than the effect of any mistake the checks catch.
+10-100x that, far below the effect of a mistake (the mutation tests' mistakes move the
+checked losses by 0.1 or more, or most entries of the checked gradients). The
+authors' code masks the positive's second occurrence with -10 instead of -inf: at tau = 1 (a
+hidden hand case) that adds e^-10 to denominators near 6, 7.5e-6 to the loss, inside the
+tolerance 1e-5 + 1e-5 * |expected|; at tau <= 0.5 it vanishes in float32.
 Sampling copies values, so the sampled vectors are compared exactly.
 """
 from __future__ import annotations
@@ -409,10 +413,17 @@ def check_head_runs(head_class: Callable) -> None:
 # Part 4: PatchNCE over the layers of a generator
 class _FixedSampler:
     """coursekit's sampler with locations that depend only on the map's size and a seed, so
-    the student's calls and the reference draw the same ones however often they are made."""
+    the student's calls and the reference draw the same ones however often they are made
+    (one call for all layers, or one per layer).
 
-    def __init__(self, num_patches: int, seed: int):
-        self.num_patches, self.seed = num_patches, seed
+    ``sides``: (output-side features, input-side features) that the calls must be given as
+    query and key features. With locations fixed by size, sampling each side in a call of its
+    own (``sample_patches(q, q, n)``, ``sample_patches(k, k, n)``) would pass unnoticed; with
+    a random sampler it pairs query and key patches at different places."""
+
+    def __init__(self, num_patches: int, seed: int,
+                 sides: tuple[Sequence[Tensor], Sequence[Tensor]] | None = None):
+        self.num_patches, self.seed, self.sides = num_patches, seed, sides
 
     def draw(self, features: Sequence[Tensor]) -> list[Tensor]:
         ids = []
@@ -427,9 +438,28 @@ class _FixedSampler:
         if num_patches != self.num_patches:
             raise AssertionError(f"call sample_patches with num_patches={self.num_patches} "
                                  f"(the argument your function received), got {num_patches}")
+        if self.sides is not None:
+            for given, side, name, images in ((query_features, self.sides[0], "query", "output"),
+                                              (key_features, self.sides[1], "key", "source")):
+                if not all(_one_of(f, side) for f in given):
+                    raise AssertionError(
+                        f"sample_patches was called with {name}_features that are not the "
+                        f"encoder's features of `{images}`: call it with the output side's "
+                        f"features as query_features and the input side's as key_features, so "
+                        f"that it draws the same locations for both")
         ids = self.draw(key_features)
         return ([PatchSampler.gather(f, i) for f, i in zip(query_features, ids)],
                 [PatchSampler.gather(f, i) for f, i in zip(key_features, ids)])
+
+
+def _one_of(feature: Tensor, candidates: Sequence[Tensor]) -> bool:
+    """``feature`` equals one of ``candidates``: the same G on the same images, maybe batched
+    differently, agrees to float32 rounding (~1e-6 relative), while the features of the source
+    and of its translation differ by O(1); the tolerance lies between."""
+    if not isinstance(feature, Tensor):
+        return False
+    return any(feature.shape == c.shape and torch.allclose(feature.detach(), c, atol=1e-4, rtol=1e-3)
+               for c in candidates)
 
 
 def _nce_without_detach(query: Tensor, key: Tensor, temperature: float = 0.07) -> Tensor:
@@ -458,7 +488,9 @@ def _multilayer(multilayer_patch_nce, G, heads, source, output, layers, sampler,
 
 def _reference_multilayer(G, heads, source, output, layers, sampler) -> Tensor:
     """CUT.nce_loss (the library's Eq. 3.7) with these networks and the fixed locations."""
-    projector = PatchProjector([h[0].in_features for h in heads], units=heads[0][0].out_features)
+    with seeded(0):  # its own heads are replaced at once: leave the global generator alone
+        projector = PatchProjector([h[0].in_features for h in heads],
+                                   units=heads[0][0].out_features)
     projector.heads = heads
     model = SimpleNamespace(G=G, H=projector, sampler=sampler,
                             config=SimpleNamespace(nce_layers=tuple(layers), nce_temperature=0.07))
@@ -476,16 +508,20 @@ def check_multilayer_matches_reference(multilayer_patch_nce: Callable, *, layers
                                        seed: int = 0) -> None:
     """With coursekit's sampler and loss as arguments, the value equals coursekit's
     CUT.nce_loss (the mean over the layers of the mean InfoNCE), and so do the gradients of
-    the generator and of every head. Catches a sum over layers, query and key swapped, one
-    head for all layers, the layers' features from the wrong images."""
+    the generator (through its encoder and, via ``output``, its decoder) and of every head.
+    Catches a sum over layers, query and key swapped, one head for all layers, the output
+    detached, the two sides sampled in separate calls."""
     G, heads = _tiny_cut(seed, ngf, n_blocks, 8, layers)
     gen = torch.Generator().manual_seed(seed + 1)
     source = torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
-    sampler = _FixedSampler(num_patches, seed)
+    # The translations keep their graph, as in training, so that PatchNCE reaches G's decoder
+    # through them; one copy each for the reference and the student (a backward frees it).
+    output_ref, output = G(source), G(source)
     with torch.no_grad():
-        output = G(source)
+        sides = (G(output, encode_layers=layers), G(source, encode_layers=layers))
+    sampler = _FixedSampler(num_patches, seed, sides)
     G.zero_grad(), heads.zero_grad()
-    expected = _reference_multilayer(G, heads, source, output, layers, sampler)
+    expected = _reference_multilayer(G, heads, source, output_ref, layers, sampler)
     expected.backward()
     ref_grads = _grads([G, heads])
     G.zero_grad(), heads.zero_grad()
@@ -515,11 +551,12 @@ def check_multilayer_input_side_fixed(multilayer_patch_nce: Callable, *, layers=
     G, heads = _tiny_cut(seed, ngf, n_blocks, 8, layers)
     gen = torch.Generator().manual_seed(seed + 1)
     base = torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
-    sampler = _FixedSampler(num_patches, seed)
+    output_ref, output = G(base), G(base)  # with their graphs, as in training
     with torch.no_grad():
-        output = G(base)
+        sides = (G(output, encode_layers=layers), G(base, encode_layers=layers))
+    sampler = _FixedSampler(num_patches, seed, sides)
     G.zero_grad(), heads.zero_grad()
-    _reference_multilayer(G, heads, base, output, layers, sampler).backward()
+    _reference_multilayer(G, heads, base, output_ref, layers, sampler).backward()
     ref_grads = _grads([G, heads])
     G.zero_grad(), heads.zero_grad()
     source = base.clone().requires_grad_(True)
@@ -560,6 +597,9 @@ def check_nce_training_run(multilayer_patch_nce: Callable, *, steps: int = 40, s
         sampler = _FixedSampler(num_patches, seed + step)
         loss = _multilayer(multilayer_patch_nce, G, heads, x, G(x), layers, sampler,
                            patchnce.patch_nce_loss)
+        if not loss.requires_grad:
+            raise AssertionError("the loss does not depend on the generator's or the heads' "
+                                 "weights: nothing would train")
         opt.zero_grad()
         loss.backward()
         opt.step()
