@@ -201,19 +201,21 @@ def test_checkpoint_settings_rebuild_the_same_variant(tmp_path):
 # ----------------------------------------------------------------------------- training
 @pytest.mark.slow
 def test_short_training_learns_the_silhouette(tmp_path):
-    """60 steps of the fast CUT preset. Threshold: silhouette IoU >= 0.3 on 32 test items.
+    """120 steps of the fast CUT preset. Threshold: silhouette IoU >= 0.3 on 32 test items.
 
     Why it can fail: the N(0, 0.02) initialisation makes G(x) a near-constant grey image, whose
     IoU with the horse is ~0.06 (the untrained figure is asserted too); to pass, G must have
-    learned to reproduce the animal's shape (PatchNCE's job) within a few dozen steps. 0.3 is
-    well below what 30 steps reached when this was written (~0.5 at 64 px), so the test is
-    not flaky, and far above the untrained model."""
+    learned to reproduce the animal's shape (PatchNCE's job) within about a hundred steps.
+    Measured with this setting on 1 thread, torch.manual_seed and TrainConfig.seed 0/1/2:
+    0.395/0.401/0.379 after 120 steps, so 0.3 leaves a margin of 0.08 for thread-count and
+    platform differences. (After 60 steps the spread was 0.27..0.42 and CI, on 2 threads,
+    once measured 0.289: too close to any useful threshold, hence 120.)"""
     from coursekit.data import get_dataset
     from coursekit.data.synthetic.zebras import score_zebras
     from coursekit.train import fit
 
     torch.manual_seed(0)
-    config = cut.Config.fast(train=TrainConfig(steps=60, decay_steps=30, batch_size=4,
+    config = cut.Config.fast(train=TrainConfig(steps=120, decay_steps=60, batch_size=4,
                                                out_dir=str(tmp_path), progress=False,
                                                sample_every=0, checkpoint_every=0))
     method = cut.build(config)
