@@ -12,6 +12,9 @@ code goes through :func:`call_student`, which
   out of time once is not run again by later checks of the same session;
 * keeps warnings off stderr (nbgrader grades a test cell that writes to stderr as failed).
 
+An assignment's checks module ends with ``one_thread_checks(globals())``: each of its
+``check_*`` functions then runs with torch on one thread (:func:`one_thread`).
+
 Hidden tests run inside ``with hidden_tests():``. A failure there is shown as one message
 (what went wrong, and where in the student's own code) without the test's source, so neither
 the graded notebook nor the feedback reveals the hidden cases (IPython would otherwise print
@@ -45,12 +48,20 @@ __all__ = [
     "assert_close",
     "call_student",
     "count_parameters",
+    "describe_layers",
     "forbid",
+    "gan_adam",
     "hidden_tests",
+    "largest",
     "measure_receptive_field",
+    "one_thread",
+    "one_thread_checks",
     "parameter_modules",
     "quiet",
+    "random_images",
+    "require_keys",
     "seeded",
+    "threads",
     "time_limit",
 ]
 
@@ -138,6 +149,40 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+# --------------------------------------------------------------------------- threads
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """torch runs on ``n`` threads inside the block, on as many as before afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def one_thread(check: Callable) -> Callable:
+    """Run ``check`` with torch on one thread. Its tensors are tiny, so more threads gain
+    nothing, and on a loaded grading server (more busy threads than cores) torch's spinning
+    worker threads made checks up to 100x slower (measured: 24 s instead of 0.3 s for
+    three CycleGAN generator steps at load 14 on 2 cores). Results then do not depend on the
+    machine's thread count either."""
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        with threads(1):
+            return check(*args, **kwargs)
+
+    return wrapper
+
+
+def one_thread_checks(namespace: dict[str, Any]) -> None:
+    """Wrap every ``check_*`` function of a checks module with :func:`one_thread`: call as
+    ``one_thread_checks(globals())`` at the end of the module."""
+    for name in [n for n, value in namespace.items() if n.startswith("check_") and callable(value)]:
+        namespace[name] = one_thread(namespace[name])
 
 
 # --------------------------------------------------------------------------- time limit
@@ -242,6 +287,42 @@ def assert_close(actual: Any, expected: Tensor | float, *, atol: float, rtol: fl
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {bad.numel()} values differ from the expected ones "
             f"(largest difference {float(diff.max()):.3g}, allowed {atol:g} + {rtol:g} * |expected|)")
+
+
+def require_keys(out: Any, keys: tuple[str, ...], what: str, note: str = "") -> dict:
+    """``out``, checked to be a dict with (at least) the ``keys``: what a student's ``what``
+    returns (``note``, e.g. what the keys mean, follows the list of keys in the message)."""
+    if not isinstance(out, dict) or any(key not in out for key in keys):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise AssertionError(f"{what} should return a dict with the keys {keys}{note}; got {got}")
+    return out
+
+
+def largest(t: Tensor | None) -> float:
+    """The largest magnitude in ``t`` (0 for None or an empty tensor): the scale of
+    tolerances relative to, e.g., a network's largest gradient."""
+    return float(t.detach().abs().max()) if t is not None and t.numel() else 0.0
+
+
+def describe_layers(modules: Iterable[nn.Module]) -> str:
+    """``Conv2d(8, 8, 3, 3), InstanceNorm2d`` (each module's type and weight shape), for
+    messages that compare a student's layers with the reference's."""
+    return ", ".join(f"{type(m).__name__}"
+                     f"{tuple(m.weight.shape) if getattr(m, 'weight', None) is not None else ''}"
+                     for m in modules) or "none"
+
+
+def random_images(batch: int, channels: int, size: int, seed: int, count: int) -> list[Tensor]:
+    """``count`` batches of random images in (-1, 1) (tanh of N(0, 4)), from their own seeded
+    generator."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.tanh(2 * torch.randn(batch, channels, size, size, generator=gen))
+            for _ in range(count)]
+
+
+def gan_adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the betas (0.5, 0.999) that pix2pix, CycleGAN and CUT train with."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
 
 
 def count_parameters(modules: nn.Module | Iterable[nn.Module]) -> int:

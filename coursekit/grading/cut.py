@@ -42,6 +42,7 @@ from coursekit.grading.checks import (
     assert_close,
     call_student,
     count_parameters,
+    gan_adam,
     hidden_tests,
     quiet,
     seeded,
@@ -590,7 +591,7 @@ def check_nce_training_run(multilayer_patch_nce: Callable, *, steps: int = 40, s
     data = SyntheticZebras("train", size=32, length=steps * batch)
     images = F.adaptive_avg_pool2d(torch.stack([data[i]["A"] for i in range(steps * batch)]), size)
     params = list(G.parameters()) + list(heads.parameters())
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+    opt = gan_adam(params, lr)
     losses = []
     for step in range(steps):
         x = images[step * batch:(step + 1) * batch]

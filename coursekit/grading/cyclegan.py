@@ -30,12 +30,10 @@ that, and far smaller than the effect of any mistake the checks catch (each chec
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import math
 from collections import Counter
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +44,17 @@ from coursekit.grading.checks import (
     assert_close,
     call_student,
     count_parameters,
+    describe_layers,
     forbid,
+    gan_adam,
     hidden_tests,
+    largest,
+    one_thread_checks,
     parameter_modules,
     quiet,
+    random_images,
+    require_keys,
+    seeded,
     time_limit,
 )
 from coursekit.models import cyclegan as cyclegan_module
@@ -77,44 +82,6 @@ STEP_KEYS = ("G", "fake_A", "fake_B")
 # A loss of float32 inputs vs. its exact value: agrees to ~1e-7 relative; mistakes change it
 # by 10 % or more.
 LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-6
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """torch's global generator starts from ``seed`` inside the block; afterwards the
-    notebook's random stream continues as if the block had never run."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _one_thread(check: Callable) -> Callable:
-    """Run ``check`` with torch on one thread. Its tensors are tiny, so more threads gain
-    nothing, and on a loaded grading server (more busy threads than cores) torch's spinning
-    worker threads made these checks up to 100x slower (measured: 24 s instead of 0.3 s for
-    three generator steps at load 14 on 2 cores). Results then do not depend on the machine's
-    thread count either."""
-
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        with _threads(1):
-            return check(*args, **kwargs)
-
-    return wrapper
-
-
-def _largest(t: Tensor | None) -> float:
-    return float(t.detach().abs().max()) if t is not None and t.numel() else 0.0
 
 
 def _scalar(value, what: str) -> Tensor:
@@ -204,7 +171,7 @@ def check_block_passes_input_when_branch_is_zero(ResidualBlock: Callable, *, dim
 def _reference_block(dim: int, seed: int) -> ResnetBlock:
     # PyTorch's default initialisation (uniform, ~1/sqrt(fan_in)) and random biases: the
     # branch is then as large as the input, so every mistake shows.
-    with _seeded(seed):
+    with seeded(seed):
         return ResnetBlock(dim, norm="instance")
 
 
@@ -212,18 +179,13 @@ def _load_reference_weights(ref: nn.Module, block: nn.Module) -> None:
     """Copy the reference's two conv weights and biases into the student's block (matched in
     order). Layers with weights must be exactly the reference's: two Conv2d(dim, dim, 3)."""
     ref_mods, mods = parameter_modules(ref), parameter_modules(block)
-
-    def describe(modules):
-        return ", ".join(f"{type(m).__name__}{tuple(m.weight.shape) if getattr(m, 'weight', None) is not None else ''}"
-                         for m in modules) or "none"
-
     same = len(ref_mods) == len(mods) and all(
         isinstance(m, nn.Conv2d) and m.weight.shape == r.weight.shape and m.bias is not None
         for r, m in zip(ref_mods, mods))
     if not same:
         raise AssertionError(f"the layers with weights should be two convolutions with biases: "
-                             f"{describe(ref_mods)} (instance norm without affine parameters "
-                             f"has none); yours are: {describe(mods)}")
+                             f"{describe_layers(ref_mods)} (instance norm without affine "
+                             f"parameters has none); yours are: {describe_layers(mods)}")
     with torch.no_grad():
         for r, m in zip(ref_mods, mods):
             m.weight.copy_(r.weight)
@@ -266,12 +228,12 @@ def check_block_gradients(ResidualBlock: Callable, *, dim: int = 4, size: int = 
     (_run_block(block, x_stu) * weights).sum().backward()
     if x_stu.grad is None:
         raise AssertionError("no gradient reached the block's input: is the output detached?")
-    assert_close(x_stu.grad, x_ref.grad, atol=1e-5 * _largest(x_ref.grad), rtol=1e-4,
+    assert_close(x_stu.grad, x_ref.grad, atol=1e-5 * largest(x_ref.grad), rtol=1e-4,
                  what="gradient with respect to the block's input")
     for k, (r, m) in enumerate(zip(parameter_modules(ref), parameter_modules(block)), 1):
         if m.weight.grad is None:
             raise AssertionError(f"conv {k} of the block got no gradient")
-        assert_close(m.weight.grad, r.weight.grad, atol=1e-5 * _largest(r.weight.grad),
+        assert_close(m.weight.grad, r.weight.grad, atol=1e-5 * largest(r.weight.grad),
                      rtol=1e-4, what=f"gradient of conv {k}'s weight")
 
 
@@ -362,16 +324,10 @@ def check_lsgan_generator_value(lsgan_generator_loss: Callable, *, fake_value: f
 
 
 def _random_patchgan(channels: int, ndf: int, n_layers: int, seed: int) -> nn.Module:
-    with _seeded(seed):
+    with seeded(seed):
         # Larger weights than training's 0.02: outputs of order 1, so every term matters.
         return init_weights(PatchGANDiscriminator(channels, ndf=ndf, n_layers=n_layers,
                                                   norm="instance"), std=0.2)
-
-
-def _random_images(batch: int, channels: int, size: int, seed: int, count: int = 2):
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.tanh(2 * torch.randn(batch, channels, size, size, generator=gen))
-            for _ in range(count)]
 
 
 def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
@@ -386,7 +342,7 @@ def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
     Catches everything the hand-computed values do, a sum instead of a mean, and a missing
     ``fake.detach()`` in D's loss."""
     D = _random_patchgan(channels, ndf, n_layers, seed)
-    real, fake = _random_images(batch, channels, size, seed + 1)
+    real, fake = random_images(batch, channels, size, seed + 1, 2)
     D_ref = copy.deepcopy(D)
     expected_d = reference_lsgan_discriminator_loss(D_ref, real, fake)
     expected_d.backward()
@@ -402,7 +358,7 @@ def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
         raise AssertionError("the discriminator's loss sends gradients into the generated "
                              "images: use fake.detach() in D's loss, so D's update cannot "
                              "reach the generator")
-    scale = max(_largest(p.grad) for p in D_ref.parameters())
+    scale = max(largest(p.grad) for p in D_ref.parameters())
     for (name, p), p_ref in zip(D.named_parameters(), D_ref.parameters()):
         if p.grad is None:
             raise AssertionError(f"D's weight {name} got no gradient from D's loss")
@@ -421,7 +377,7 @@ def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
     loss_g.backward()
     if fake_g.grad is None:
         raise AssertionError("no gradient reached the generated images from G's loss")
-    assert_close(fake_g.grad, fake_ref.grad, atol=1e-5 * _largest(fake_ref.grad), rtol=1e-4,
+    assert_close(fake_g.grad, fake_ref.grad, atol=1e-5 * largest(fake_ref.grad), rtol=1e-4,
                  what="gradient of the generator's loss with respect to G(x)")
 
 
@@ -480,10 +436,7 @@ def _cycle(fn, G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle, lambda_
     out = call_student(fn, G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle,
                        lambda_identity, forbidden=CYCLE_REFERENCE,
                        part="the cycle-consistency and identity losses")
-    if not isinstance(out, dict) or any(k not in out for k in CYCLE_KEYS):
-        got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise AssertionError(f"cycle_identity_losses should return a dict with the keys "
-                             f"{CYCLE_KEYS}; got {got}")
+    require_keys(out, CYCLE_KEYS, "cycle_identity_losses")
     return {k: _scalar(out[k], f"cycle_identity_losses(...)[{k!r}]") for k in CYCLE_KEYS}
 
 
@@ -509,7 +462,7 @@ def check_cycle_identity_values(cycle_identity_losses: Callable, *, a: float, b:
 
 
 def _tiny_generators(seed: int, channels: int = 3, ngf: int = 4, n_blocks: int = 1):
-    with _seeded(seed):
+    with seeded(seed):
         # std 0.2: outputs far from 0 (with training's 0.02 G(x) is nearly constant).
         return tuple(init_weights(ResnetGenerator(channels, channels, ngf=ngf, n_blocks=n_blocks),
                                   std=0.2) for _ in range(2))
@@ -528,7 +481,7 @@ def check_cycle_identity_matches_reference(cycle_identity_losses: Callable, *,
     Catches every wrong value, and a detached G(x) or reconstruction (the generators then
     miss part of their gradient)."""
     G_AB, G_BA = _tiny_generators(seed, channels)
-    real_A, real_B = _random_images(batch, channels, size, seed + 1)
+    real_A, real_B = random_images(batch, channels, size, seed + 1, 2)
     ref_AB, ref_BA = copy.deepcopy(G_AB), copy.deepcopy(G_BA)
     terms = reference_cycle_identity_losses(ref_AB, ref_BA, real_A, real_B, ref_BA(real_B),
                                             ref_AB(real_A), lambda_cycle, lambda_identity)
@@ -551,7 +504,7 @@ def check_cycle_identity_matches_reference(cycle_identity_losses: Callable, *,
     losses["total"].backward()
     pairs = [(f"G_AB.{n}", p, q) for (n, p), q in zip(G_AB.named_parameters(), ref_AB.parameters())]
     pairs += [(f"G_BA.{n}", p, q) for (n, p), q in zip(G_BA.named_parameters(), ref_BA.parameters())]
-    scale = max(_largest(q.grad) for _, _, q in pairs)
+    scale = max(largest(q.grad) for _, _, q in pairs)
     for name, p, q in pairs:
         if p.grad is None:
             raise AssertionError(f"{name} got no gradient from the total: is a generated image "
@@ -651,7 +604,7 @@ def _run_pool(HistoryPool, size: int, batches: list[int], seed: int):
     of images queried after the pool was full)."""
     model, outputs, ranks, after_full = _PoolModel(size), [], [], 0
     next_id = 1
-    with _seeded(seed):
+    with seeded(seed):
         pool = _make_pool(HistoryPool, size)
         for n in batches:
             ids = list(range(next_id, next_id + n))
@@ -754,7 +707,7 @@ def check_pool_detaches(HistoryPool: Callable, *, size: int = 3, queries: int = 
 
     Catches a pool that stores or returns the images without ``.detach()``."""
     weight = torch.ones((), requires_grad=True)
-    with _seeded(seed):
+    with seeded(seed):
         pool = _make_pool(HistoryPool, size)
         for k in range(size + queries):
             images = weight * _labelled([k + 1, k + 100])
@@ -776,15 +729,11 @@ def check_pool_runs(HistoryPool: Callable) -> None:
 def _tiny_cyclegan(seed: int, lambda_cycle: float, lambda_identity: float, lr: float,
                    size: int = 16, ngf: int = 4, n_blocks: int = 1, ndf: int = 4,
                    d_layers: int = 1, pool_size: int = 50) -> CycleGAN:
-    with _seeded(seed):
+    with seeded(seed):
         return CycleGAN(Config(image_size=size, ngf=ngf, n_blocks=n_blocks, ndf=ndf,
                                d_layers=d_layers, lambda_cycle_A=lambda_cycle,
                                lambda_cycle_B=lambda_cycle, lambda_identity=lambda_identity,
                                lr=lr, pool_size=pool_size))
-
-
-def _adam(params, lr: float) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
 
 
 def _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, lambda_cycle,
@@ -799,11 +748,7 @@ def _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B,
             raise AssertionError(f"{error}. A loss without gradient: are G_AB(real_A) and "
                                  f"G_BA(real_B) detached or computed under no_grad?") from error
         raise
-    if not isinstance(out, dict) or any(k not in out for k in STEP_KEYS):
-        got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise AssertionError(f"generator_step should return a dict with the keys {STEP_KEYS}; "
-                             f"got {got}")
-    return out
+    return require_keys(out, STEP_KEYS, "generator_step")
 
 
 def _reference_generator_step(model: CycleGAN, real_A: Tensor, real_B: Tensor) -> dict:
@@ -829,7 +774,7 @@ def check_generator_step_matches_reference(generator_step: Callable, *, steps: i
     model = _tiny_cyclegan(seed, lambda_cycle, lambda_identity, lr, size=size)
     G_AB, G_BA = copy.deepcopy(model.G_AB), copy.deepcopy(model.G_BA)
     D_A, D_B = copy.deepcopy(model.D_A), copy.deepcopy(model.D_B)
-    opt_G = _adam(list(G_AB.parameters()) + list(G_BA.parameters()), lr)
+    opt_G = gan_adam(list(G_AB.parameters()) + list(G_BA.parameters()), lr)
     gen = torch.Generator().manual_seed(seed + 1)
     for k in range(1, steps + 1):
         real_A, real_B = (torch.tanh(torch.randn(batch, 3, size, size, generator=gen))
@@ -867,7 +812,7 @@ def check_generator_step_freezes_discriminators(generator_step: Callable, *, bat
     into them), and a generator that gets no gradient."""
     model = _tiny_cyclegan(seed, 10.0, 0.5, 2e-4, size=size)
     G_AB, G_BA, D_A, D_B = model.G_AB, model.G_BA, model.D_A, model.D_B
-    opt_G = _adam(list(G_AB.parameters()) + list(G_BA.parameters()), 2e-4)
+    opt_G = gan_adam(list(G_AB.parameters()) + list(G_BA.parameters()), 2e-4)
     for p in list(D_A.parameters()) + list(D_B.parameters()):
         p.requires_grad_(True)
         p.grad = None
@@ -914,7 +859,7 @@ def check_training_run(generator_step: Callable, *, steps: int = 10, size: int =
             return float(cycle_loss(A[:16], model.G_BA(model.G_AB(A[:16])))
                          + cycle_loss(B[:16], model.G_AB(model.G_BA(B[:16]))))
 
-    with _seeded(seed + 2):  # the pools draw from the global generator
+    with seeded(seed + 2):  # the pools draw from the global generator
         before = cycle()
         with time_limit(seconds, "the training run"):
             for _ in range(steps):
@@ -937,15 +882,13 @@ def check_training_run(generator_step: Callable, *, steps: int = 10, size: int =
 def check_generator_step_runs(generator_step: Callable) -> None:
     """generator_step runs once on a tiny CycleGAN and returns its dict."""
     model = _tiny_cyclegan(0, 10.0, 0.5, 2e-4, size=8, ngf=2, n_blocks=1, ndf=2)
-    opt_G = _adam(list(model.G_AB.parameters()) + list(model.G_BA.parameters()), 2e-4)
+    opt_G = gan_adam(list(model.G_AB.parameters()) + list(model.G_BA.parameters()), 2e-4)
     x = torch.zeros(1, 3, 8, 8)
     _generator_step(generator_step, model.G_AB, model.G_BA, model.D_A, model.D_B, opt_G, x,
                     x.clone(), 10.0, 0.5)
 
 
-for _name in [n for n in dir() if n.startswith("check_")]:
-    globals()[_name] = _one_thread(globals()[_name])
-del _name
+one_thread_checks(globals())  # see checks.one_thread
 
 __all__ = [name for name in dir() if name.startswith(("check_", "reference_"))] + [
     "AffineGenerator", "BLOCK_REFERENCE", "CYCLE_REFERENCE", "LSGAN_REFERENCE",

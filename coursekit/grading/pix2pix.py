@@ -35,11 +35,17 @@ from coursekit.grading.checks import (
     assert_close,
     call_student,
     count_parameters,
+    describe_layers,
     forbid,
+    gan_adam,
     hidden_tests,
+    largest,
     measure_receptive_field,
     parameter_modules,
     quiet,
+    random_images,
+    require_keys,
+    seeded,
     time_limit,
 )
 from coursekit.models.pix2pix import Config, Pix2Pix
@@ -60,14 +66,6 @@ LOSS_KEYS = ("G_gan", "G_l1", "G")
 STEP_KEYS = ("D", "G_gan", "G_l1", "G")
 
 
-def _seeded(seed: int):
-    """A private RNG state: the checks never disturb the notebook's global random stream."""
-    ctx = torch.random.fork_rng(devices=[])
-    ctx.__enter__()
-    torch.manual_seed(seed)
-    return ctx
-
-
 def _randomise_norms(module: nn.Module, gen: torch.Generator) -> None:
     """Give every batch norm random scales, shifts and running statistics, so that a
     comparison also exercises them (freshly initialised they are nearly the identity)."""
@@ -78,10 +76,6 @@ def _randomise_norms(module: nn.Module, gen: torch.Generator) -> None:
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=gen))
                 m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
                 m.running_var.copy_(1 + 0.5 * torch.rand(m.running_var.shape, generator=gen))
-
-
-def _scale(t: Tensor) -> float:
-    return float(t.detach().abs().max()) if t.numel() else 0.0
 
 
 # ------------------------------------------------------------------------------------------
@@ -192,13 +186,10 @@ def check_unet_wiring(unet_forward: Callable, *, num_downs: int = 3, channels: i
 
 def _reference_unet(num_downs: int, in_channels: int, out_channels: int, ngf: int,
                     seed: int) -> UNetGenerator:
-    ctx = _seeded(seed)
-    try:
+    with seeded(seed):
         G = init_weights(UNetGenerator(in_channels, out_channels, num_downs=num_downs, ngf=ngf,
                                        norm="batch", dropout=0.0))
         _randomise_norms(G, torch.Generator().manual_seed(seed + 1))
-    finally:
-        ctx.__exit__(None, None, None)
     return G
 
 
@@ -313,14 +304,14 @@ def check_unet_gradients(unet_forward: Callable, *, num_downs: int = 4, in_chann
     # Gradients are sums over many pixels, computed perhaps in another order: compare with a
     # tolerance relative to the largest gradient in the network (some, like a bias before a
     # norm layer, are zero up to rounding).
-    scale = max(_scale(g) for g in ref_grads.values())
+    scale = max(largest(g) for g in ref_grads.values())
     for name, g_ref in ref_grads.items():
         if grads[name] is None:
             raise AssertionError(f"the U-Net's weight {name} got no gradient through "
                                  f"unet_forward: is part of the graph detached?")
         assert_close(grads[name], g_ref, atol=1e-5 * scale, rtol=1e-4,
                      what=f"gradient of the U-Net's {name} (down[k] = encoder layer k)")
-    assert_close(x_student.grad, x_ref.grad, atol=1e-5 * _scale(x_ref.grad), rtol=1e-4,
+    assert_close(x_student.grad, x_ref.grad, atol=1e-5 * largest(x_ref.grad), rtol=1e-4,
                  what="gradient with respect to the input image")
 
 
@@ -393,11 +384,6 @@ def check_patchgan_parameters(patchgan_layers: Callable, *, in_channels: int, nd
                              f"yours has {got:,}")
 
 
-def _describe(modules: list[nn.Module]) -> str:
-    return ", ".join(f"{type(m).__name__}{tuple(m.weight.shape) if getattr(m, 'weight', None) is not None else ''}"
-                     for m in modules)
-
-
 def _copy_reference_weights(ref: nn.Module, student: nn.Module) -> None:
     """Copy ref's weights into the student's layers, matched in order (convs with convs,
     norms with norms). A bias that the reference lacks is set to zero."""
@@ -407,8 +393,8 @@ def _copy_reference_weights(ref: nn.Module, student: nn.Module) -> None:
         and getattr(s, "weight", None) is not None and r.weight.shape == s.weight.shape
         for r, s in zip(ref_mods, stu_mods))
     if not same:
-        raise AssertionError(f"the layers with weights should be: {_describe(ref_mods)}; "
-                             f"yours are: {_describe(stu_mods)}")
+        raise AssertionError(f"the layers with weights should be: {describe_layers(ref_mods)}; "
+                             f"yours are: {describe_layers(stu_mods)}")
     with torch.no_grad():
         for r, s in zip(ref_mods, stu_mods):
             s.weight.copy_(r.weight)
@@ -433,13 +419,10 @@ def check_patchgan_matches_reference(patchgan_layers: Callable, *, in_channels: 
 
     Catches a missing or wrong activation (ReLU instead of LeakyReLU(0.2)), a norm in the
     wrong place, a sigmoid at the end (D outputs raw logits), layers in the wrong order."""
-    ctx = _seeded(seed)
-    try:
+    with seeded(seed):
         ref = init_weights(PatchGANDiscriminator(in_channels, ndf=ndf, n_layers=n_layers,
                                                  norm=norm))
         _randomise_norms(ref, torch.Generator().manual_seed(seed + 1))
-    finally:
-        ctx.__exit__(None, None, None)
     net = build_patchgan(patchgan_layers, in_channels, ndf, n_layers, norm)
     _copy_reference_weights(ref, net)
     x = torch.randn(batch, in_channels, size, size, generator=torch.Generator().manual_seed(seed + 2))
@@ -450,7 +433,7 @@ def check_patchgan_matches_reference(patchgan_layers: Callable, *, in_channels: 
             expected = ref(x.clone())
             got = _run(net, x.clone())
         # Logits of the same float32 ops, perhaps in another order: ~1e-6 of their scale.
-        assert_close(got, expected, atol=1e-5 * _scale(expected), rtol=1e-4,
+        assert_close(got, expected, atol=1e-5 * largest(expected), rtol=1e-4,
                      what=f"PatchGAN logits ({mode} mode, n_layers={n_layers}, norm={norm!r}) "
                           f"vs. coursekit's PatchGANDiscriminator with the same weights")
 
@@ -548,19 +531,10 @@ def check_discriminator_loss_value(discriminator_loss: Callable, *, y_value: flo
 
 
 def _random_patchgan(channels: int, ndf: int, n_layers: int, norm: str, seed: int):
-    ctx = _seeded(seed)
-    try:
+    with seeded(seed):
         D = init_weights(PatchGANDiscriminator(2 * channels, ndf=ndf, n_layers=n_layers, norm=norm),
                          std=0.2)  # larger weights than training's 0.02: logits of order 1
-    finally:
-        ctx.__exit__(None, None, None)
     return D
-
-
-def _random_images(batch, channels, size, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.tanh(2 * torch.randn(batch, channels, size, size, generator=gen))
-            for _ in range(3)]
 
 
 def check_discriminator_loss_matches_reference(discriminator_loss: Callable, *, batch: int = 2,
@@ -573,7 +547,7 @@ def check_discriminator_loss_matches_reference(discriminator_loss: Callable, *, 
     then running D once per pair type or once on both batches stacked is the same. Catches
     unconditional D (y alone), the wrong concatenation order, wrong reductions."""
     D = _random_patchgan(channels, ndf, n_layers, norm, seed)
-    x, y, fake = _random_images(batch, channels, size, seed + 1)
+    x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     expected = reference_discriminator_loss(D, x, y, fake).detach()
     loss = _d_loss(discriminator_loss, D, x, y, fake)
     assert_close(loss, expected, atol=LOSS_ATOL, rtol=LOSS_RTOL,
@@ -586,7 +560,7 @@ def check_discriminator_loss_detaches(discriminator_loss: Callable, *, batch: in
     but must reach D's weights. Catches a missing ``fake.detach()`` and a loss computed
     without gradients (under no_grad, or from .item())."""
     D = _random_patchgan(channels, 8, 1, "instance", seed)
-    x, y, fake = _random_images(batch, channels, size, seed + 1)
+    x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     fake = fake.clone().requires_grad_(True)
     loss = _d_loss(discriminator_loss, D, x, y, fake)
     if not loss.requires_grad:
@@ -607,13 +581,13 @@ def check_discriminator_loss_gradients(discriminator_loss: Callable, *, batch: i
     """The gradients of D's loss for every weight of D equal those of
     ``Pix2Pix.discriminator_loss``. Catches anything that changes what D learns."""
     D = _random_patchgan(channels, ndf, n_layers, "instance", seed)
-    x, y, fake = _random_images(batch, channels, size, seed + 1)
+    x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     D_ref = copy.deepcopy(D)
     reference_discriminator_loss(D_ref, x, y, fake).backward()
     _d_loss(discriminator_loss, D, x, y, fake).backward()
     # Sums over patches and images: compare relative to the largest gradient of D (the bias
     # before a norm layer has a gradient that is zero up to rounding).
-    scale = max(_scale(p.grad) for p in D_ref.parameters())
+    scale = max(largest(p.grad) for p in D_ref.parameters())
     for (name, p), p_ref in zip(D.named_parameters(), D_ref.parameters()):
         if p.grad is None:
             raise AssertionError(f"D's weight {name} got no gradient from the loss")
@@ -624,10 +598,8 @@ def check_discriminator_loss_gradients(discriminator_loss: Callable, *, batch: i
 def _g_loss(generator_loss, D, x, y, fake, lambda_l1) -> dict[str, Tensor]:
     out = call_student(generator_loss, D, x, y, fake, lambda_l1, forbidden=LOSS_REFERENCE,
                        part="the generator's loss")
-    if not isinstance(out, dict) or any(k not in out for k in LOSS_KEYS):
-        got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise AssertionError(f"generator_loss should return a dict with the keys {LOSS_KEYS} "
-                             f"(adversarial term, L1 term, weighted total); got {got}")
+    require_keys(out, LOSS_KEYS, "generator_loss",
+                 " (adversarial term, L1 term, weighted total)")
     return {k: _scalar(out[k], f"generator_loss(...)[{k!r}]") for k in LOSS_KEYS}
 
 
@@ -651,7 +623,7 @@ def check_generator_loss_matches_reference(generator_loss: Callable, *, lambda_l
                                            norm: str = "instance", seed: int = 0) -> None:
     """Same three values as ``Pix2Pix.generator_loss`` on a random PatchGAN and images."""
     D = _random_patchgan(channels, ndf, n_layers, norm, seed)
-    x, y, fake = _random_images(batch, channels, size, seed + 1)
+    x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     expected = {k: v.detach() for k, v in reference_generator_loss(D, x, y, fake, lambda_l1).items()}
     losses = _g_loss(generator_loss, D, x, y, fake, lambda_l1)
     for key in LOSS_KEYS:
@@ -686,7 +658,7 @@ def check_generator_loss_gradients(generator_loss: Callable, *, lambda_l1: float
     """The gradient of the total generator loss with respect to G(x) equals that of
     ``Pix2Pix.generator_loss`` (that is what trains G)."""
     D = _random_patchgan(channels, ndf, n_layers, "instance", seed)
-    x, y, fake = _random_images(batch, channels, size, seed + 1)
+    x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     fake_ref, fake_stu = fake.clone().requires_grad_(True), fake.clone().requires_grad_(True)
     reference_generator_loss(copy.deepcopy(D), x, y, fake_ref, lambda_l1)["G"].backward()
     losses = _g_loss(generator_loss, D, x, y, fake_stu, lambda_l1)
@@ -696,7 +668,7 @@ def check_generator_loss_gradients(generator_loss: Callable, *, lambda_l1: float
     if fake_stu.grad is None:
         raise AssertionError("no gradient reached the generated image G(x)")
     # Per-pixel gradients of order lambda / (number of pixels): compare relative to the largest.
-    assert_close(fake_stu.grad, fake_ref.grad, atol=1e-5 * _scale(fake_ref.grad), rtol=1e-4,
+    assert_close(fake_stu.grad, fake_ref.grad, atol=1e-5 * largest(fake_ref.grad), rtol=1e-4,
                  what=f"gradient of the generator's loss with respect to G(x) "
                       f"(lambda_l1={lambda_l1:g})")
 
@@ -705,18 +677,11 @@ def check_generator_loss_gradients(generator_loss: Callable, *, lambda_l1: float
 # Part 5: one training step
 def _tiny_pix2pix(seed: int, lambda_l1: float, lr: float, size: int = 16, num_downs: int = 3,
                   ngf: int = 4, ndf: int = 4, d_layers: int = 1) -> Pix2Pix:
-    ctx = _seeded(seed)
-    try:
+    with seeded(seed):
         # dropout=0: the step is then deterministic, and computing G(x) a second time for
         # G's step (equally correct) gives the same result as reusing it.
         return Pix2Pix(Config(image_size=size, num_downs=num_downs, ngf=ngf, ndf=ndf,
                               d_layers=d_layers, dropout=0.0, lambda_l1=lambda_l1, lr=lr))
-    finally:
-        ctx.__exit__(None, None, None)
-
-
-def _adam(params, lr: float) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
 
 
 def _step(training_step, G, D, opt_G, opt_D, x, y, lambda_l1, seconds=None) -> dict:
@@ -747,17 +712,14 @@ def check_training_step_matches_reference(training_step: Callable, *, steps: int
     before D's, losses computed with the wrong arguments, stepping the wrong optimizer."""
     model = _tiny_pix2pix(seed, lambda_l1, lr, size=size)
     G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
-    opt_G, opt_D = _adam(G.parameters(), lr), _adam(D.parameters(), lr)
+    opt_G, opt_D = gan_adam(G.parameters(), lr), gan_adam(D.parameters(), lr)
     gen = torch.Generator().manual_seed(seed + 1)
     for k in range(1, steps + 1):
         x = torch.tanh(torch.randn(batch, 3, size, size, generator=gen))
         y = torch.tanh(torch.randn(batch, 3, size, size, generator=gen))
         expected = model.training_step({"A": x, "B": y})
         out = _step(training_step, G, D, opt_G, opt_D, x.clone(), y.clone(), lambda_l1)
-        if not isinstance(out, dict) or any(key not in out for key in STEP_KEYS):
-            got = sorted(out) if isinstance(out, dict) else type(out).__name__
-            raise AssertionError(f"training_step should return a dict with the keys "
-                                 f"{STEP_KEYS}; got {got}")
+        require_keys(out, STEP_KEYS, "training_step")
         for key in STEP_KEYS:
             assert_close(_scalar(torch.as_tensor(out[key]), f"training_step(...)[{key!r}]"),
                          expected[key], atol=LOSS_ATOL * max(1.0, lambda_l1), rtol=LOSS_RTOL,
@@ -783,7 +745,7 @@ def check_training_step_freezes_discriminator(training_step: Callable, *, steps:
     a D that stays frozen."""
     model = _tiny_pix2pix(seed, 100.0, 2e-4, size=size)
     G, D = model.G, model.D
-    opt_G, opt_D = _adam(G.parameters(), 2e-4), _adam(D.parameters(), 2e-4)
+    opt_G, opt_D = gan_adam(G.parameters(), 2e-4), gan_adam(D.parameters(), 2e-4)
     counts: dict[int, int] = {}
     handles = []
     for p in list(G.parameters()) + list(D.parameters()):
@@ -845,13 +807,10 @@ def check_training_run(training_step: Callable, *, steps: int = 150, size: int =
     train_A, train_B, _ = _facades("train", size, 64)
     test_A, _, test_labels = _facades("test", size, 16)
     num_downs = int(math.log2(size))
-    ctx = _seeded(seed)
-    try:
+    with seeded(seed):
         G = init_weights(UNetGenerator(3, 3, num_downs=num_downs, ngf=ngf, dropout=0.0))
         D = init_weights(PatchGANDiscriminator(6, ndf=ngf, n_layers=1))
-    finally:
-        ctx.__exit__(None, None, None)
-    opt_G, opt_D = _adam(G.parameters(), lr), _adam(D.parameters(), lr)
+    opt_G, opt_D = gan_adam(G.parameters(), lr), gan_adam(D.parameters(), lr)
     gen = torch.Generator().manual_seed(seed + 1)
 
     def l1_error() -> float:
@@ -917,11 +876,10 @@ def check_generator_loss_runs(generator_loss: Callable) -> None:
 def check_training_step_runs(training_step: Callable) -> None:
     """training_step runs one step on a tiny pix2pix and returns its losses."""
     model = _tiny_pix2pix(0, 100.0, 2e-4, size=8, num_downs=3, ngf=2, ndf=2)
-    opt_G, opt_D = _adam(model.G.parameters(), 2e-4), _adam(model.D.parameters(), 2e-4)
+    opt_G, opt_D = gan_adam(model.G.parameters(), 2e-4), gan_adam(model.D.parameters(), 2e-4)
     x = torch.zeros(1, 3, 8, 8)
     out = _step(training_step, model.G, model.D, opt_G, opt_D, x, x.clone(), 100.0)
-    if not isinstance(out, dict) or any(key not in out for key in STEP_KEYS):
-        raise AssertionError(f"training_step should return a dict with the keys {STEP_KEYS}")
+    require_keys(out, STEP_KEYS, "training_step")
 
 
 __all__ = [name for name in dir() if name.startswith(("check_", "reference_"))] + [
