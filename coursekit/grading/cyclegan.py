@@ -1,11 +1,12 @@
 """Checks for problem set 2 (CycleGAN): the test cells of ``ps2_cyclegan.ipynb`` call these.
 
-Each check runs the student's code on fixed, tiny inputs (CPU, float32, fixed seeds) and
-compares it with a hand-computed value, with a property that any correct solution has, or with
-coursekit's reference -- ``ResnetBlock``, ``GANLoss("lsgan")``, ``cycle_loss`` /
-``identity_loss`` / ``CycleGAN.generator_losses``, ``ImagePool`` and the generator half of
-``CycleGAN.training_step`` -- given the same weights. While the student's code runs, the
-reference of the part being graded is refused (``checks.forbid``), so calling it earns nothing.
+Each check runs the student's code on fixed, tiny inputs (CPU, one torch thread, float32,
+fixed seeds) and compares it with a hand-computed value, with a property that any correct
+solution has, or with coursekit's reference -- ``ResnetBlock``, ``GANLoss("lsgan")``,
+``cycle_loss`` / ``identity_loss`` / ``CycleGAN.generator_losses``, ``ImagePool`` and the
+generator half of ``CycleGAN.training_step`` -- given the same weights. While the student's
+code runs, the reference of the part being graded is refused (``checks.forbid``), so calling
+it earns nothing.
 
 What the students write (names and signatures fixed by the notebook):
 
