@@ -46,9 +46,12 @@ __all__ = [
     "ReferenceUsed",
     "StudentTimeout",
     "assert_close",
+    "assert_gradients_match",
+    "assert_weights_match",
     "call_student",
     "count_parameters",
     "describe_layers",
+    "explain_missing_gradient",
     "forbid",
     "gan_adam",
     "hidden_tests",
@@ -287,6 +290,49 @@ def assert_close(actual: Any, expected: Tensor | float, *, atol: float, rtol: fl
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {bad.numel()} values differ from the expected ones "
             f"(largest difference {float(diff.max()):.3g}, allowed {atol:g} + {rtol:g} * |expected|)")
+
+
+def assert_gradients_match(grads: Iterable[tuple[str, Tensor | None, Tensor]], *, what: str,
+                           missing: str) -> None:
+    """For each ``(name, gradient, reference gradient)`` of a network's weights: the gradient
+    exists (else ``missing``, formatted with ``name``, is the error) and equals the reference's
+    (``what``, formatted likewise, names it in the message). Gradients are sums over many
+    pixels, patches and images, computed perhaps in another order, and some (a bias before a
+    norm layer) are zero up to rounding: the tolerance is relative to the largest reference
+    gradient of them all."""
+    grads = list(grads)
+    scale = max(largest(reference) for _, _, reference in grads)
+    for name, grad, reference in grads:
+        if grad is None:
+            raise AssertionError(missing.format(name=name))
+        assert_close(grad, reference, atol=1e-5 * scale, rtol=1e-4, what=what.format(name=name))
+
+
+def assert_weights_match(nets: Iterable[tuple[str, nn.Module, nn.Module]], *, lr: float,
+                         step: int) -> None:
+    """After ``step`` optimizer steps with learning rate ``lr``, each ``(name, network,
+    reference)`` has the weights of the reference trained by correct steps. Adam moves every
+    weight by about lr per step, so a wrong step is off by ~lr in many weights; the same
+    computation differs by float32 rounding of the weights (~1e-9). lr / 100 separates the
+    two."""
+    for name, net, reference in nets:
+        for (pname, p), q in zip(net.named_parameters(), reference.parameters()):
+            assert_close(p.detach(), q.detach(), atol=lr / 100, rtol=0,
+                         what=f"after step {step}, {name}'s weight {pname} (compared with a "
+                              f"correct step)")
+
+
+@contextlib.contextmanager
+def explain_missing_gradient(hint: str) -> Iterator[None]:
+    """Inside the block, torch's ``RuntimeError: element 0 of tensors does not require grad``
+    (a student's ``backward()`` on a loss without a graph) becomes an AssertionError that adds
+    ``hint``: what usually causes it in the part being graded."""
+    try:
+        yield
+    except RuntimeError as error:
+        if "does not require grad" in str(error):
+            raise AssertionError(f"{error}. {hint}") from error
+        raise
 
 
 def require_keys(out: Any, keys: tuple[str, ...], what: str, note: str = "") -> dict:

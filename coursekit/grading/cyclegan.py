@@ -43,9 +43,12 @@ from torch import Tensor, nn
 from coursekit.grading.checks import (
     StudentTimeout,
     assert_close,
+    assert_gradients_match,
+    assert_weights_match,
     call_student,
     count_parameters,
     describe_layers,
+    explain_missing_gradient,
     forbid,
     gan_adam,
     hidden_tests,
@@ -359,13 +362,10 @@ def check_lsgan_matches_reference(lsgan_discriminator_loss: Callable,
         raise AssertionError("the discriminator's loss sends gradients into the generated "
                              "images: use fake.detach() in D's loss, so D's update cannot "
                              "reach the generator")
-    scale = max(largest(p.grad) for p in D_ref.parameters())
-    for (name, p), p_ref in zip(D.named_parameters(), D_ref.parameters()):
-        if p.grad is None:
-            raise AssertionError(f"D's weight {name} got no gradient from D's loss")
-        # Sums over patches and images: relative to the largest gradient of D.
-        assert_close(p.grad, p_ref.grad, atol=1e-5 * scale, rtol=1e-4,
-                     what=f"gradient of D's {name} from the discriminator's loss")
+    assert_gradients_match([(name, p.grad, p_ref.grad) for (name, p), p_ref
+                            in zip(D.named_parameters(), D_ref.parameters())],
+                           what="gradient of D's {name} from the discriminator's loss",
+                           missing="D's weight {name} got no gradient from D's loss")
 
     fake_ref, fake_g = fake.clone().requires_grad_(True), fake.clone().requires_grad_(True)
     expected_g = reference_lsgan_generator_loss(copy.deepcopy(D), fake_ref)
@@ -503,16 +503,12 @@ def check_cycle_identity_matches_reference(cycle_identity_losses: Callable, *,
     if not losses["total"].requires_grad:
         raise AssertionError("the total has no gradient with respect to the generators")
     losses["total"].backward()
-    pairs = [(f"G_AB.{n}", p, q) for (n, p), q in zip(G_AB.named_parameters(), ref_AB.parameters())]
-    pairs += [(f"G_BA.{n}", p, q) for (n, p), q in zip(G_BA.named_parameters(), ref_BA.parameters())]
-    scale = max(largest(q.grad) for _, _, q in pairs)
-    for name, p, q in pairs:
-        if p.grad is None:
-            raise AssertionError(f"{name} got no gradient from the total: is a generated image "
-                                 f"or a reconstruction detached?")
-        # Sums over many pixels: relative to the generators' largest gradient.
-        assert_close(p.grad, q.grad, atol=1e-5 * scale, rtol=1e-4,
-                     what=f"gradient of the total for {name}")
+    assert_gradients_match([(f"{G_name}.{n}", p.grad, q.grad)
+                            for G_name, G, ref in (("G_AB", G_AB, ref_AB), ("G_BA", G_BA, ref_BA))
+                            for (n, p), q in zip(G.named_parameters(), ref.parameters())],
+                           what="gradient of the total for {name}",
+                           missing="{name} got no gradient from the total: is a generated image "
+                                   "or a reconstruction detached?")
 
 
 def check_cycle_identity_runs(cycle_identity_losses: Callable) -> None:
@@ -739,16 +735,12 @@ def _tiny_cyclegan(seed: int, lambda_cycle: float, lambda_identity: float, lr: f
 
 def _generator_step(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, lambda_cycle,
                     lambda_identity, seconds=None) -> dict:
-    try:
+    with explain_missing_gradient("A loss without gradient: are G_AB(real_A) and G_BA(real_B) "
+                                  "detached or computed under no_grad?"):
         out = call_student(generator_step, G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B,
                            reference_lsgan_generator_loss, reference_cycle_identity_losses,
                            lambda_cycle, lambda_identity, forbidden=STEP_REFERENCE,
                            part="the generators' update", seconds=seconds)
-    except RuntimeError as error:
-        if "does not require grad" in str(error):
-            raise AssertionError(f"{error}. A loss without gradient: are G_AB(real_A) and "
-                                 f"G_BA(real_B) detached or computed under no_grad?") from error
-        raise
     return require_keys(out, STEP_KEYS, "generator_step")
 
 
@@ -794,14 +786,8 @@ def check_generator_step_matches_reference(generator_step: Callable, *, steps: i
             assert_close(out[key], expected[key], atol=1e-5, rtol=1e-4,
                          what=f"step {k}: generator_step(...)[{key!r}] (the images generated "
                               f"before the update)")
-        # Adam moves every weight by about lr per step, so a wrong step is off by ~lr in many
-        # weights; the same computation differs by float32 rounding (~1e-9). lr / 100
-        # separates the two.
-        for net, ref, name in ((G_AB, model.G_AB, "G_AB"), (G_BA, model.G_BA, "G_BA")):
-            for (pname, p), q in zip(net.named_parameters(), ref.parameters()):
-                assert_close(p.detach(), q.detach(), atol=lr / 100, rtol=0,
-                             what=f"after step {k}, {name}'s weight {pname} (compared with a "
-                                  f"correct step)")
+        assert_weights_match([("G_AB", G_AB, model.G_AB), ("G_BA", G_BA, model.G_BA)], lr=lr,
+                             step=k)
 
 
 def check_generator_step_freezes_discriminators(generator_step: Callable, *, batch: int = 2,

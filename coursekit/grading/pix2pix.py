@@ -33,9 +33,12 @@ from torch import Tensor, nn
 from coursekit.grading.checks import (
     StudentTimeout,
     assert_close,
+    assert_gradients_match,
+    assert_weights_match,
     call_student,
     count_parameters,
     describe_layers,
+    explain_missing_gradient,
     forbid,
     gan_adam,
     hidden_tests,
@@ -302,16 +305,10 @@ def check_unet_gradients(unet_forward: Callable, *, num_downs: int = 4, in_chann
     (out * weights).sum().backward()
     grads = (_unswap_grads(student) if order == "decoder first"
              else {name: p.grad for name, p in student.named_parameters()})
-    # Gradients are sums over many pixels, computed perhaps in another order: compare with a
-    # tolerance relative to the largest gradient in the network (some, like a bias before a
-    # norm layer, are zero up to rounding).
-    scale = max(largest(g) for g in ref_grads.values())
-    for name, g_ref in ref_grads.items():
-        if grads[name] is None:
-            raise AssertionError(f"the U-Net's weight {name} got no gradient through "
-                                 f"unet_forward: is part of the graph detached?")
-        assert_close(grads[name], g_ref, atol=1e-5 * scale, rtol=1e-4,
-                     what=f"gradient of the U-Net's {name} (down[k] = encoder layer k)")
+    assert_gradients_match([(name, grads[name], g_ref) for name, g_ref in ref_grads.items()],
+                           what="gradient of the U-Net's {name} (down[k] = encoder layer k)",
+                           missing="the U-Net's weight {name} got no gradient through "
+                                   "unet_forward: is part of the graph detached?")
     assert_close(x_student.grad, x_ref.grad, atol=1e-5 * largest(x_ref.grad), rtol=1e-4,
                  what="gradient with respect to the input image")
 
@@ -586,14 +583,10 @@ def check_discriminator_loss_gradients(discriminator_loss: Callable, *, batch: i
     D_ref = copy.deepcopy(D)
     reference_discriminator_loss(D_ref, x, y, fake).backward()
     _d_loss(discriminator_loss, D, x, y, fake).backward()
-    # Sums over patches and images: compare relative to the largest gradient of D (the bias
-    # before a norm layer has a gradient that is zero up to rounding).
-    scale = max(largest(p.grad) for p in D_ref.parameters())
-    for (name, p), p_ref in zip(D.named_parameters(), D_ref.parameters()):
-        if p.grad is None:
-            raise AssertionError(f"D's weight {name} got no gradient from the loss")
-        assert_close(p.grad, p_ref.grad, atol=1e-5 * scale, rtol=1e-4,
-                     what=f"gradient of D's {name}")
+    assert_gradients_match([(name, p.grad, p_ref.grad) for (name, p), p_ref
+                            in zip(D.named_parameters(), D_ref.parameters())],
+                           what="gradient of D's {name}",
+                           missing="D's weight {name} got no gradient from the loss")
 
 
 def _g_loss(generator_loss, D, x, y, fake, lambda_l1) -> dict[str, Tensor]:
@@ -686,18 +679,12 @@ def _tiny_pix2pix(seed: int, lambda_l1: float, lr: float, size: int = 16, num_do
 
 
 def _step(training_step, G, D, opt_G, opt_D, x, y, lambda_l1, seconds=None) -> dict:
-    try:
-        out = call_student(training_step, G, D, opt_G, opt_D, x, y, reference_discriminator_loss,
-                           reference_generator_loss, lambda_l1, forbidden=STEP_REFERENCE,
-                           part="the training step", seconds=seconds)
-    except RuntimeError as error:
-        if "does not require grad" in str(error):
-            raise AssertionError(
-                f"{error}. A loss without gradient: is D still frozen from the previous step "
-                "(set requires_grad back to True before D's step), or is G(x) detached "
-                "where G learns from it?") from error
-        raise
-    return out
+    with explain_missing_gradient("A loss without gradient: is D still frozen from the previous "
+                                  "step (set requires_grad back to True before D's step), or is "
+                                  "G(x) detached where G learns from it?"):
+        return call_student(training_step, G, D, opt_G, opt_D, x, y,
+                            reference_discriminator_loss, reference_generator_loss, lambda_l1,
+                            forbidden=STEP_REFERENCE, part="the training step", seconds=seconds)
 
 
 def check_training_step_matches_reference(training_step: Callable, *, steps: int = 3,
@@ -725,14 +712,7 @@ def check_training_step_matches_reference(training_step: Callable, *, steps: int
             assert_close(_scalar(torch.as_tensor(out[key]), f"training_step(...)[{key!r}]"),
                          expected[key], atol=LOSS_ATOL * max(1.0, lambda_l1), rtol=LOSS_RTOL,
                          what=f"step {k}: the loss {key!r} returned by training_step")
-        # Adam moves every weight by about lr per step, so a wrong step is off by ~lr in
-        # many weights; the same computation differs by float32 rounding of the weights
-        # (~1e-9). lr / 100 separates the two.
-        for net, ref_net, name in ((D, model.D, "D"), (G, model.G, "G")):
-            for (pname, p), p_ref in zip(net.named_parameters(), ref_net.parameters()):
-                assert_close(p.detach(), p_ref.detach(), atol=lr / 100, rtol=0,
-                             what=f"after step {k}, {name}'s weight {pname} (compared with a "
-                                  f"correct step)")
+        assert_weights_match([("D", D, model.D), ("G", G, model.G)], lr=lr, step=k)
 
 
 def check_training_step_freezes_discriminator(training_step: Callable, *, steps: int = 2,
