@@ -48,6 +48,7 @@ __all__ = [
     "assert_close",
     "assert_gradients_match",
     "assert_weights_match",
+    "backward_discriminator_loss",
     "call_student",
     "count_parameters",
     "describe_layers",
@@ -320,6 +321,20 @@ def assert_weights_match(nets: Iterable[tuple[str, nn.Module, nn.Module]], *, lr
             assert_close(p.detach(), q.detach(), atol=lr / 100, rtol=0,
                          what=f"after step {step}, {name}'s weight {pname} (compared with a "
                               f"correct step)")
+
+
+def backward_discriminator_loss(loss: Tensor, fake: Tensor) -> None:
+    """``loss.backward()`` for a student's discriminator loss that was given the generated
+    images ``fake`` with ``requires_grad``: the loss must depend on D's weights (have a graph)
+    and send no gradient into ``fake`` (D's update must not reach the generator)."""
+    if not loss.requires_grad:
+        raise AssertionError("the discriminator's loss does not depend on D's weights (was it "
+                             "computed under torch.no_grad(), or turned into a Python number?)")
+    loss.backward()
+    if fake.grad is not None and fake.grad.abs().max() > 0:
+        raise AssertionError("the discriminator's loss sends gradients into the generated "
+                             "images G(x): use fake.detach() in D's loss, so that D's update "
+                             "cannot change the generator")
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from coursekit.grading.checks import (
     assert_close,
     assert_gradients_match,
     assert_weights_match,
+    backward_discriminator_loss,
     call_student,
     count_parameters,
     describe_layers,
@@ -560,15 +561,7 @@ def check_discriminator_loss_detaches(discriminator_loss: Callable, *, batch: in
     D = _random_patchgan(channels, 8, 1, "instance", seed)
     x, y, fake = random_images(batch, channels, size, seed + 1, 3)
     fake = fake.clone().requires_grad_(True)
-    loss = _d_loss(discriminator_loss, D, x, y, fake)
-    if not loss.requires_grad:
-        raise AssertionError("the discriminator's loss does not depend on D's weights (was it "
-                             "computed under torch.no_grad(), or turned into a Python number?)")
-    loss.backward()
-    if fake.grad is not None and fake.grad.abs().max() > 0:
-        raise AssertionError("the discriminator's loss sends gradients into the generated "
-                             "image G(x): use fake.detach() for D's step, so that it cannot "
-                             "change the generator")
+    backward_discriminator_loss(_d_loss(discriminator_loss, D, x, y, fake), fake)
     if all(p.grad is None or p.grad.abs().max() == 0 for p in D.parameters()):
         raise AssertionError("the discriminator's loss gives D's weights no gradient")
 
