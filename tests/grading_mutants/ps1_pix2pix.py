@@ -1,17 +1,11 @@
 """Wrong and special submissions for problem set 1 (pix2pix), used by tests/test_grading_ps1.py.
 
-A *mutant* is the reference solution of one solution cell with one realistic mistake: the edit
-``old -> new`` is applied to the solution's source (``old`` must occur exactly once, so a
-mutant that no longer applies fails loudly instead of silently testing the solution).
-``caught_by`` lists the graded cells that must fail for it, and only those: the
-mutation test asserts the exact set, so this file documents which test catches each mistake.
-
-Mutants of different parts are independent, so one submission carries one mutant of every part
-(``mutant_submissions``), which keeps the number of notebooks to autograde small.
+What a mutant is, and how the submissions carry them: tests/grading_mutants/common.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from grading_mutants.common import Mutant
+from grading_mutants.common import mutant as _m
 
 ASSIGNMENT = "ps1_pix2pix"
 
@@ -29,27 +23,6 @@ PARTS: dict[str, tuple[str, ...]] = {
     "training_step": ("test_step_reference", "test_step_freezes_d", "hidden_step",
                       "hidden_training_run"),
 }
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    cell: str  # grade_id of the solution cell it changes
-    mistake: str
-    old: str
-    new: str
-    caught_by: frozenset[str]
-
-    def apply(self, solution: str) -> str:
-        count = solution.count(self.old)
-        if count != 1:
-            raise ValueError(f"mutant {self.name}: {self.old!r} occurs {count} times in the "
-                             f"solution of {self.cell}; update the mutant")
-        return solution.replace(self.old, self.new)
-
-
-def _m(name, cell, mistake, old, new, caught_by):
-    return Mutant(name, cell, mistake, old, new, frozenset(caught_by))
 
 
 _ALL_UNET = PARTS["unet_forward"]
@@ -131,31 +104,6 @@ MUTANTS: tuple[Mutant, ...] = (
        "    opt_G.step()\n", "",
        {"test_step_reference", "hidden_step", "hidden_training_run"}),
 )
-
-def mutant_submissions(solutions: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Student id -> solution cells: submission k carries the k-th mutant of every part (and
-    the correct solution of parts that have fewer mutants)."""
-    by_cell: dict[str, list[Mutant]] = {}
-    for m in MUTANTS:
-        by_cell.setdefault(m.cell, []).append(m)
-    count = max(len(ms) for ms in by_cell.values())
-    students = {}
-    for k in range(count):
-        answers = dict(solutions)
-        for cell, ms in by_cell.items():
-            if k < len(ms):
-                answers[cell] = ms[k].apply(solutions[cell])
-        students[f"mutants{k + 1}"] = answers
-    return students
-
-
-def mutants_of(student: str) -> list[Mutant]:
-    """The mutants carried by a student id from :func:`mutant_submissions`."""
-    k = int(student.removeprefix("mutants")) - 1
-    by_cell: dict[str, list[Mutant]] = {}
-    for m in MUTANTS:
-        by_cell.setdefault(m.cell, []).append(m)
-    return [ms[k] for ms in by_cell.values() if k < len(ms)]
 
 
 # ---- special submissions ----------------------------------------------------------------

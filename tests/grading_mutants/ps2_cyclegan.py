@@ -1,17 +1,12 @@
 """Realistic mistakes in problem set 2 (CycleGAN), and correct solutions written differently.
 
-Each :class:`Mutant` changes one solution cell by replacing ``old`` with ``new`` in the source
-notebook's solution (``old`` must occur exactly once, so a mutant that no longer applies fails
-loudly instead of silently testing the solution); ``prefix`` is put in front of the cell.
-``caught_by`` lists the graded cells that must fail for it, and only those: the mutation test
-asserts the exact set, so this file documents which test catches each mistake.
-
-Mutants of different parts are independent, so one submission carries one mutant of every part
-(``mutant_submissions``), which keeps the number of notebooks to autograde small.
+Used by tests/test_grading_ps2.py; what a mutant is, and how the submissions carry them:
+tests/grading_mutants/common.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from grading_mutants.common import Mutant
+from grading_mutants.common import mutant as _m
 
 ASSIGNMENT = "ps2_cyclegan"
 
@@ -28,28 +23,6 @@ PARTS: dict[str, tuple[str, ...]] = {
     "generator_step": ("test_gstep_reference", "test_gstep_freezes_d", "hidden_gstep",
                        "hidden_training_run"),
 }
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    cell: str  # grade_id of the solution cell it changes
-    mistake: str
-    old: str
-    new: str
-    caught_by: frozenset[str]
-    prefix: str = ""
-
-    def apply(self, solution: str) -> str:
-        count = solution.count(self.old)
-        if count != 1:
-            raise ValueError(f"mutant {self.name}: {self.old!r} occurs {count} times in the "
-                             f"solution of {self.cell}; update the mutant")
-        return self.prefix + solution.replace(self.old, self.new)
-
-
-def _m(name, cell, mistake, old, new, caught_by, prefix=""):
-    return Mutant(name, cell, mistake, old, new, frozenset(caught_by), prefix)
 
 
 _BRANCH = """        self.branch = nn.Sequential(
@@ -167,34 +140,6 @@ MUTANTS: tuple[Mutant, ...] = (
        "    opt_G.step()\n", "",
        {"test_gstep_reference", "hidden_gstep", "hidden_training_run"}),
 )
-
-
-def _by_cell() -> dict[str, list[Mutant]]:
-    by_cell: dict[str, list[Mutant]] = {}
-    for m in MUTANTS:
-        by_cell.setdefault(m.cell, []).append(m)
-    return by_cell
-
-
-def mutant_submissions(solutions: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Student id -> solution cells: submission k carries the k-th mutant of every part (and
-    the correct solution of parts that have fewer mutants)."""
-    by_cell = _by_cell()
-    count = max(len(ms) for ms in by_cell.values())
-    students = {}
-    for k in range(count):
-        answers = dict(solutions)
-        for cell, ms in by_cell.items():
-            if k < len(ms):
-                answers[cell] = ms[k].apply(solutions[cell])
-        students[f"mutants{k + 1}"] = answers
-    return students
-
-
-def mutants_of(student: str) -> list[Mutant]:
-    """The mutants carried by a student id from :func:`mutant_submissions`."""
-    k = int(student.removeprefix("mutants")) - 1
-    return [ms[k] for ms in _by_cell().values() if k < len(ms)]
 
 
 # ---- special submissions ----------------------------------------------------------------
