@@ -297,8 +297,9 @@ def test_steganography_numbers_are_measured(executed):
     stego = results["stego"]
     assert stego["steps"] == results["iterations"]  # the default probes the CycleGAN of §5
     for key in ("visible", "returned", "returned_luminance_only", "returned_colour_only",
-                "mean_abs_change_x", "mean_abs_change_G"):
+                "returned_background_only", "mean_abs_change_x", "mean_abs_change_G"):
         assert math.isfinite(stego[key]) and stego[key] >= 0.0, key
+    assert abs(stego["background_luminance_shift"]) < 1.0  # a mean of differences in [-1, 1]
     # The repainting changes the coat a lot: tan against bay, black, grey... (mean over the body
     # of |x' - x| in [-1, 1] units; 0.43 in our runs).
     assert stego["mean_abs_change_x"] > 0.2
