@@ -19,7 +19,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 # The tests that every assignment's grading tests import: pytest's assert messages there too.
-pytest.register_assert_rewrite("grading_contract")
+pytest.register_assert_rewrite("grading_contract", "lecture_harness")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,21 +6,18 @@ cell tagged ``results``.
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 import math
-import os
-from pathlib import Path
 
 import nbformat
 import pytest
 
-LECTURES = Path(__file__).resolve().parent.parent / "lectures"
-NOTEBOOK = LECTURES / "01_pix2pix.ipynb"
+import lecture_harness as harness
+
+NOTEBOOK = harness.LECTURES / "01_pix2pix.ipynb"
 
 
 def _read():
-    return nbformat.read(NOTEBOOK, as_version=4)
+    return harness.read(NOTEBOOK)
 
 
 # ----------------------------------------------------------------------------- the file
@@ -38,38 +35,8 @@ def test_exactly_one_results_cell():
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
 
 
-class _FakeIPython:
-    """Records the magics a cell runs instead of running them."""
-
-    def __init__(self):
-        self.magics = []
-
-    def run_line_magic(self, name, line, *args, **kwargs):
-        self.magics.append((name, line))
-
-
 def _run_setup_cell(monkeypatch, *, coursekit_missing: bool, fast: str | None):
-    """Execute the first cell as IPython would (magics turned into calls), with pip faked."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    source = _read().cells[0].source
-    python = TransformerManager().transform_cell(source)
-    shell = _FakeIPython()
-    real_find_spec = importlib.util.find_spec
-
-    def find_spec(name, *args, **kwargs):
-        if name == "coursekit" and coursekit_missing:
-            return None
-        return real_find_spec(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    if fast is None:
-        monkeypatch.delenv("COURSEKIT_FAST", raising=False)
-    else:
-        monkeypatch.setenv("COURSEKIT_FAST", fast)
-    namespace = {"get_ipython": lambda: shell, "__name__": "__main__"}
-    exec(compile(python, "setup-cell", "exec"), namespace)
-    return shell.magics, namespace
+    return harness.run_setup_cell(NOTEBOOK, monkeypatch, fast=fast, coursekit_missing=coursekit_missing)
 
 
 def test_setup_cell_installs_coursekit_only_when_missing(monkeypatch):
@@ -99,20 +66,7 @@ def test_setup_cell_rejects_a_bad_COURSEKIT_FAST(monkeypatch):
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The notebook executed in FAST mode, in lectures/ as a student would run it."""
-    from nbclient import NotebookClient
-
-    nb = _read()
-    env = dict(os.environ, COURSEKIT_FAST="1")
-    env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as in JupyterLab
-    # The kernel runs `python3`: make it the interpreter running the tests (conftest puts its
-    # folder first on PATH) and keep the notebook's temporary runs out of the user's /tmp.
-    env["TMPDIR"] = str(tmp_path_factory.mktemp("lecture01-runs"))
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(LECTURES)}})
-    client.execute(env=env)  # raises CellExecutionError (with the traceback) if a cell fails
-    (cell,) = [c for c in nb.cells if "results" in c.metadata.get("tags", [])]
-    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    return nb, json.loads(text)
+    return harness.execute_fast(NOTEBOOK, tmp_path_factory.mktemp("lecture01-runs"))
 
 
 @pytest.mark.slow

@@ -11,25 +11,24 @@ thresholds checked against runs with seeds 0, 1 and 2 (see each test).
 from __future__ import annotations
 
 import ast
-import json
 import math
-import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-LECTURES = Path(__file__).resolve().parent.parent / "lectures"
-NOTEBOOK = LECTURES / "02_cyclegan.ipynb"
+import lecture_harness as harness
+
+NOTEBOOK = harness.LECTURES / "02_cyclegan.ipynb"
 
 
 def _read():
-    return nbformat.read(NOTEBOOK, as_version=4)
+    return harness.read(NOTEBOOK)
 
 
 def _code():
-    return "\n".join(c.source for c in _read().cells if c.cell_type == "code")
+    return harness.code(NOTEBOOK)
 
 
 # ----------------------------------------------------------------------------- the file
@@ -69,25 +68,8 @@ def test_models_and_losses_come_from_coursekit():
     assert list(rows.values()) == ["gan_alone", "gan_forward_cycle", "cyclegan"]
 
 
-class _FakeIPython:
-    def __init__(self):
-        self.magics = []
-
-    def run_line_magic(self, name, line, *args, **kwargs):
-        self.magics.append((name, line))
-
-
 def _run_setup_cell(monkeypatch, *, fast: str | None):
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    python = TransformerManager().transform_cell(_read().cells[0].source)
-    if fast is None:
-        monkeypatch.delenv("COURSEKIT_FAST", raising=False)
-    else:
-        monkeypatch.setenv("COURSEKIT_FAST", fast)
-    namespace = {"get_ipython": lambda: _FakeIPython(), "__name__": "__main__"}
-    exec(compile(python, "setup-cell", "exec"), namespace)
-    return namespace
+    return harness.run_setup_cell(NOTEBOOK, monkeypatch, fast=fast)[1]
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
@@ -167,18 +149,7 @@ def executed(tmp_path_factory):
     """The notebook executed in FAST mode, in lectures/ as a student would run it. One torch
     thread: on a shared 2-core machine two threads competing with other jobs ran ~10x slower in
     our measurements, and one thread makes the run independent of the machine's core count."""
-    from nbclient import NotebookClient
-
-    nb = _read()
-    env = dict(os.environ, COURSEKIT_FAST="1", OMP_NUM_THREADS="1")
-    env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as in JupyterLab
-    env["TMPDIR"] = str(tmp_path_factory.mktemp("lecture02-runs"))
-    client = NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(LECTURES)}})
-    client.execute(env=env)  # raises CellExecutionError (with the traceback) if a cell fails
-    (cell,) = [c for c in nb.cells if "results" in c.metadata.get("tags", [])]
-    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-    return nb, json.loads(text)
+    return harness.execute_fast(NOTEBOOK, tmp_path_factory.mktemp("lecture02-runs"), threads=1)
 
 
 @pytest.mark.slow

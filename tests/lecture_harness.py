@@ -1,0 +1,84 @@
+"""What every lecture's tests do the same way: read the notebook, run its first cell as
+IPython would (with pip faked), and execute the whole notebook in FAST mode.
+
+Each ``tests/test_lecture_NN.py`` keeps only what is particular to its lecture.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import nbformat
+
+LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+
+
+def read(notebook: Path):
+    return nbformat.read(notebook, as_version=4)
+
+
+def code(notebook: Path) -> str:
+    """All code cells of the notebook, joined."""
+    return "\n".join(c.source for c in read(notebook).cells if c.cell_type == "code")
+
+
+class FakeIPython:
+    """Records the magics a cell runs instead of running them."""
+
+    def __init__(self):
+        self.magics = []
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        self.magics.append((name, line))
+
+
+def run_setup_cell(notebook: Path, monkeypatch, *, fast: str | None,
+                   coursekit_missing: bool = False):
+    """Execute the first cell as IPython would (magics turned into calls, recorded, not run).
+
+    ``fast``: the value of COURSEKIT_FAST, or None to leave it unset. ``coursekit_missing``:
+    pretend coursekit is not installed (as on a fresh Colab runtime).
+    Returns ``(magics, namespace)``."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(read(notebook).cells[0].source)
+    shell = FakeIPython()
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name == "coursekit" and coursekit_missing:
+            return None
+        return real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    if fast is None:
+        monkeypatch.delenv("COURSEKIT_FAST", raising=False)
+    else:
+        monkeypatch.setenv("COURSEKIT_FAST", fast)
+    namespace = {"get_ipython": lambda: shell, "__name__": "__main__"}
+    exec(compile(python, "setup-cell", "exec"), namespace)
+    return shell.magics, namespace
+
+
+def execute_fast(notebook: Path, tmp_dir: Path, threads: int | None = None, timeout: int = 900):
+    """The notebook executed in FAST mode in lectures/, as a student would run it.
+
+    ``tmp_dir`` becomes the kernel's TMPDIR (the notebook's temporary runs stay out of the
+    user's /tmp); ``threads`` sets OMP_NUM_THREADS for the kernel. Returns the executed
+    notebook and the JSON printed by its cell tagged ``results``. A failing cell raises
+    nbclient's CellExecutionError with the traceback."""
+    from nbclient import NotebookClient
+
+    nb = read(notebook)
+    env = dict(os.environ, COURSEKIT_FAST="1", TMPDIR=str(tmp_dir))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    env.pop("MPLBACKEND", None)  # the kernel's own inline backend, as in JupyterLab
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(LECTURES)}})
+    client.execute(env=env)
+    (cell,) = [c for c in nb.cells if "results" in c.metadata.get("tags", [])]
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    return nb, json.loads(text)
