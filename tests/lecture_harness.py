@@ -1,4 +1,4 @@
-"""What every lecture's tests do the same way: read the notebook, run its first cell as
+"""What every notebook's tests do the same way: read the notebook, run its first cell as
 IPython would (with pip faked), and execute the whole notebook in FAST mode.
 
 Each ``tests/test_lecture_NN.py`` keeps only what is particular to its lecture.
@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 
 LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+# Taken at import: a test may run the cell twice, and the second call must not wrap the fake.
+_REAL_FIND_SPEC = importlib.util.find_spec
 
 
 def read(notebook: Path):
@@ -36,16 +38,18 @@ class FakeIPython:
 
 def run_setup_cell(notebook: Path, monkeypatch, *, fast: str | None,
                    coursekit_missing: bool = False):
-    """Execute the first cell as IPython would (magics turned into calls, recorded, not run).
+    """Execute the first code cell as IPython would (magics turned into calls, recorded, not
+    run), as a student would outside nbgrader.
 
     ``fast``: the value of COURSEKIT_FAST, or None to leave it unset. ``coursekit_missing``:
     pretend coursekit is not installed (as on a fresh Colab runtime).
     Returns ``(magics, namespace)``."""
     from IPython.core.inputtransformer2 import TransformerManager
 
-    python = TransformerManager().transform_cell(read(notebook).cells[0].source)
+    first = next(c for c in read(notebook).cells if c.cell_type == "code")
+    python = TransformerManager().transform_cell(first.source)
     shell = FakeIPython()
-    real_find_spec = importlib.util.find_spec
+    real_find_spec = _REAL_FIND_SPEC
 
     def find_spec(name, *args, **kwargs):
         if name == "coursekit" and coursekit_missing:
@@ -53,12 +57,13 @@ def run_setup_cell(notebook: Path, monkeypatch, *, fast: str | None,
         return real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     if fast is None:
         monkeypatch.delenv("COURSEKIT_FAST", raising=False)
     else:
         monkeypatch.setenv("COURSEKIT_FAST", fast)
     namespace = {"get_ipython": lambda: shell, "__name__": "__main__"}
-    exec(compile(python, "setup-cell", "exec"), namespace)
+    exec(compile(python, f"{Path(notebook).name}: first code cell", "exec"), namespace)
     return shell.magics, namespace
 
 

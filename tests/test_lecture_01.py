@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import nbformat
 import pytest
 
 import lecture_harness as harness
@@ -21,45 +20,9 @@ def _read():
 
 
 # ----------------------------------------------------------------------------- the file
-def test_notebook_is_committed_without_outputs():
-    nb = _read()
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-             and (cell.get("outputs") or cell.get("execution_count") is not None)]
-    assert not dirty, f"code cells {dirty} have outputs or execution counts; clear them before committing"
-
-
 def test_exactly_one_results_cell():
     tagged = [c for c in _read().cells if "results" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
-
-
-def _run_setup_cell(monkeypatch, *, coursekit_missing: bool, fast: str | None):
-    return harness.run_setup_cell(NOTEBOOK, monkeypatch, fast=fast, coursekit_missing=coursekit_missing)
-
-
-def test_setup_cell_installs_coursekit_only_when_missing(monkeypatch):
-    magics, namespace = _run_setup_cell(monkeypatch, coursekit_missing=False, fast=None)
-    assert magics == [], "coursekit is importable here, so the first cell must not run pip"
-    # Without COURSEKIT_FAST the mode follows the hardware: FAST unless there is a CUDA GPU.
-    assert namespace["FAST"] == (namespace["DEVICE"].type != "cuda")
-
-    magics, _ = _run_setup_cell(monkeypatch, coursekit_missing=True, fast=None)
-    assert len(magics) == 1, magics
-    name, line = magics[0]
-    assert name == "pip" and line.split()[0] == "install" and "coursekit @ git+" in line
-
-
-@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
-def test_setup_cell_mode_follows_COURSEKIT_FAST(monkeypatch, value, expected):
-    _, namespace = _run_setup_cell(monkeypatch, coursekit_missing=False, fast=value)
-    assert namespace["FAST"] is expected
-
-
-def test_setup_cell_rejects_a_bad_COURSEKIT_FAST(monkeypatch):
-    with pytest.raises(ValueError, match="COURSEKIT_FAST"):
-        _run_setup_cell(monkeypatch, coursekit_missing=False, fast="yes")
 
 
 # ----------------------------------------------------------------------------- running it

@@ -15,7 +15,6 @@ import math
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
 import lecture_harness as harness
@@ -32,15 +31,6 @@ def _code():
 
 
 # ----------------------------------------------------------------------------- the file
-def test_notebook_is_committed_without_outputs():
-    nb = _read()
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-             and (cell.get("outputs") or cell.get("execution_count") is not None)]
-    assert not dirty, f"code cells {dirty} have outputs or execution counts; clear them before committing"
-
-
 def test_exactly_one_results_cell_and_one_settings_cell():
     cells = _read().cells
     for tag in ("results", "settings"):
@@ -66,22 +56,6 @@ def test_models_and_losses_come_from_coursekit():
     assert not re.search(r"def (cycle_loss|identity_loss|gan_loss|lsgan\w*)\(", code)
     rows = ast.literal_eval(re.search(r"ROWS = (\{.*?\})", code, re.DOTALL).group(1))
     assert list(rows.values()) == ["gan_alone", "gan_forward_cycle", "cyclegan"]
-
-
-def _run_setup_cell(monkeypatch, *, fast: str | None):
-    return harness.run_setup_cell(NOTEBOOK, monkeypatch, fast=fast)[1]
-
-
-@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
-def test_setup_cell_mode_follows_COURSEKIT_FAST(monkeypatch, value, expected):
-    assert _run_setup_cell(monkeypatch, fast=value)["FAST"] is expected
-
-
-def test_setup_cell_defaults_to_fast_without_a_cuda_gpu(monkeypatch):
-    namespace = _run_setup_cell(monkeypatch, fast=None)
-    assert namespace["FAST"] == (namespace["DEVICE"].type != "cuda")
-    with pytest.raises(ValueError, match="COURSEKIT_FAST"):
-        _run_setup_cell(monkeypatch, fast="yes")
 
 
 def _settings_namespace(monkeypatch, fast: bool):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 
-import nbformat
 import pytest
 
 import lecture_harness as harness
@@ -24,15 +23,6 @@ def _read():
 
 
 # ----------------------------------------------------------------------------- the file
-def test_notebook_is_committed_without_outputs():
-    nb = _read()
-    nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
-    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-             and (cell.get("outputs") or cell.get("execution_count") is not None)]
-    assert not dirty, f"code cells {dirty} have outputs or execution counts; clear them before committing"
-
-
 def test_exactly_one_results_cell():
     tagged = [c for c in _read().cells if "results" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"
@@ -45,22 +35,6 @@ def test_models_and_losses_come_from_coursekit():
         "the notebook defines a class; import it from coursekit instead")
     for name in ("patch_nce_loss", "training_cost_in_fresh_process", "evaluate_unpaired", "fit("):
         assert name in code, name
-
-
-def _run_setup_cell(monkeypatch, *, fast: str | None):
-    return harness.run_setup_cell(NOTEBOOK, monkeypatch, fast=fast)[1]
-
-
-@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
-def test_setup_cell_mode_follows_COURSEKIT_FAST(monkeypatch, value, expected):
-    assert _run_setup_cell(monkeypatch, fast=value)["FAST"] is expected
-
-
-def test_setup_cell_defaults_to_fast_without_a_cuda_gpu(monkeypatch):
-    namespace = _run_setup_cell(monkeypatch, fast=None)
-    assert namespace["FAST"] == (namespace["DEVICE"].type != "cuda")
-    with pytest.raises(ValueError, match="COURSEKIT_FAST"):
-        _run_setup_cell(monkeypatch, fast="yes")
 
 
 # ----------------------------------------------------------------------------- running it

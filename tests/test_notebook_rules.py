@@ -19,6 +19,8 @@ import nbformat
 import pytest
 import torch
 
+import lecture_harness as harness
+
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("colab_links", ROOT / "scripts" / "colab_links.py")
 links = importlib.util.module_from_spec(_spec)
@@ -26,6 +28,7 @@ _spec.loader.exec_module(links)
 
 NOTEBOOKS = links.notebooks(ROOT)
 IDS = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]
+LECTURE_NOTEBOOKS = [p for p in NOTEBOOKS if p.parent.name == "lectures"]
 
 
 def test_the_rules_see_every_kind_of_notebook():
@@ -39,41 +42,16 @@ def _code_cells(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3", f"{path.name}: not a python3 kernel"
     dirty = [i for i, c in enumerate(_code_cells(path))
              if c.get("outputs") or c.get("execution_count") is not None]
     assert not dirty, f"{path.name}: code cells {dirty} have outputs; clear them before committing"
 
 
-class _FakeIPython:
-    """Records the magics a cell runs instead of running them."""
-
-    def __init__(self):
-        self.magics = []
-
-    def run_line_magic(self, name, line, *args, **kwargs):
-        self.magics.append((name, line))
-
-
-_REAL_FIND_SPEC = importlib.util.find_spec
-
-
 def _run_first_cell(path, monkeypatch, coursekit_missing):
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    python = TransformerManager().transform_cell(_code_cells(path)[0].source)
-    real_find_spec = _REAL_FIND_SPEC
-
-    def find_spec(name, *args, **kwargs):
-        if name == "coursekit" and coursekit_missing:
-            return None
-        return real_find_spec(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    shell = _FakeIPython()
-    namespace = {"get_ipython": lambda: shell, "__name__": "__main__"}
-    exec(compile(python, f"{path.name}: first code cell", "exec"), namespace)
-    return shell.magics, namespace
+    return harness.run_setup_cell(path, monkeypatch, fast=None, coursekit_missing=coursekit_missing)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -164,3 +142,18 @@ def test_repository_address_must_be_on_github(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project.urls]\nRepository = "https://example.org/x"\n')
     with pytest.raises(ValueError, match="GitHub address"):
         links.repository(tmp_path)
+
+
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=[p.name for p in LECTURE_NOTEBOOKS])
+@pytest.mark.parametrize("value, expected", [("1", True), ("0", False)])
+def test_lecture_mode_follows_COURSEKIT_FAST(path, monkeypatch, value, expected):
+    _, namespace = harness.run_setup_cell(path, monkeypatch, fast=value)
+    assert namespace["FAST"] is expected
+
+
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=[p.name for p in LECTURE_NOTEBOOKS])
+def test_lecture_defaults_to_fast_without_a_cuda_gpu_and_rejects_a_bad_value(path, monkeypatch):
+    _, namespace = harness.run_setup_cell(path, monkeypatch, fast=None)
+    assert namespace["FAST"] == (namespace["DEVICE"].type != "cuda")
+    with pytest.raises(ValueError, match="COURSEKIT_FAST"):
+        harness.run_setup_cell(path, monkeypatch, fast="yes")
