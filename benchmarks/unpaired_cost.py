@@ -7,22 +7,10 @@ Prints one row per method and preset with the ratios to CycleGAN at the same pre
 the thesis's Table 3.6 (GTX 1080Ti, 256 px, batch 1): CUT 0.24 s / 3.33 GB = 0.60x CycleGAN's
 time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x.
 
-What is measured, for each configuration in a fresh subprocess (so one model's memory cannot
-leak into the next one's figure), by ``coursekit.train.profile`` (the same function lecture 3
-uses):
-
-* time: the median over ``--iters`` iterations of one full ``training_step`` (every forward,
-  backward and optimizer step of the method), after ``--warmup`` iterations (allocator and
-  kernel warm-up; Adam's state is created in the first step). Random images in [-1, 1] of the
-  preset's batch size stand in for data, so data loading is not timed.
-* memory, CUDA: ``torch.cuda.max_memory_allocated`` over the whole run -- parameters,
-  gradients, Adam state and the activations of the largest step; the allocator's cache is not
-  counted (the thesis does not say which of the two it reports).
-* memory, CPU: the process's peak resident set size (``ru_maxrss``) at the end of the run
-  minus its resident size just before the networks are built: the same things plus whatever the CPU
-  allocator keeps, so it is an upper bound of the tensors' size, comparable between methods
-  measured the same way but not with the CUDA figure. ``tracemalloc`` would miss torch's
-  allocations entirely.
+Each configuration is measured in a fresh process by
+``coursekit.train.profile.training_cost_in_fresh_process`` (the function lecture 3 uses; its
+docstring says exactly what the time and the CUDA / CPU memory figures include): the median
+time of a whole ``training_step`` on random images after a warm-up, and the peak memory.
 
 The paper preset is 256 px (CycleGAN ~10 s per iteration on 2 CPU threads): ``--size``
 overrides the image size of every preset (the architecture is unchanged), and the table says
