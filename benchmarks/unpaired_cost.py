@@ -1,4 +1,4 @@
-"""Training cost of CycleGAN, CUT and FastCUT: seconds per iteration and peak memory.
+"""Training cost of CycleGAN, CUT and FastCUT: seconds and FLOPs per iteration, peak memory.
 
     python benchmarks/unpaired_cost.py [--device cpu|cuda] [--iters 5] [--warmup 2]
                                        [--presets paper fast] [--size 128] [--threads 2]
@@ -10,7 +10,9 @@ time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x 
 Each configuration is measured in a fresh process by
 ``coursekit.train.profile.training_cost_in_fresh_process`` (the function lecture 3 uses; its
 docstring says exactly what the time and the CUDA / CPU memory figures include): the median
-time of a whole ``training_step`` on random images after a warm-up, and the peak memory.
+time of a whole ``training_step`` on random images after a warm-up, the FLOPs of one step
+(forward and backward convolutions and matrix products: the work, independent of the machine)
+and the peak memory.
 
 The paper preset is 256 px (CycleGAN ~10 s per iteration on 2 CPU threads): ``--size``
 overrides the image size of every preset (the architecture is unchanged), and the table says
@@ -65,7 +67,8 @@ def main() -> None:
     print(f"device {args.device}, {args.threads} CPU threads, median of {args.iters} iterations "
           f"after {args.warmup} warm-up; memory = {memory_kind}")
     header = (f"{'method':<9} {'preset':<6} {'size':>4} {'batch':>5} {'G':>10}  {'s/iter':>8} "
-              f"{'memory MB':>10}  {'time/CG':>7} {'mem/CG':>6}  {'thesis time/CG':>14} "
+              f"{'memory MB':>10} {'GFLOP':>8}  {'time/CG':>7} {'mem/CG':>6} {'flop/CG':>7}  "
+              f"{'thesis time/CG':>14} "
               f"{'thesis mem/CG':>13}")
     print(header)
     print("-" * len(header))
@@ -78,8 +81,9 @@ def main() -> None:
             thesis_t, thesis_m = THESIS[row["method"]]
             arch = f"R{row['blocks']}/ngf{row['ngf']}"
             print(f"{row['method']:<9} {preset:<6} {row['image_size']:>4} {row['batch_size']:>5} {arch:>10}  "
-                  f"{row['seconds']:>8.3f} {row['memory_bytes'] / 2**20:>10.0f}  "
-                  f"{t_ratio:>7.2f} {m_ratio:>6.2f}  {thesis_t:>14.3f} {thesis_m:>13.2f}",
+                  f"{row['seconds']:>8.3f} {row['memory_bytes'] / 2**20:>10.0f} "
+                  f"{row['flops'] / 1e9:>8.2f}  {t_ratio:>7.2f} {m_ratio:>6.2f} "
+                  f"{row['flops'] / reference['flops']:>7.2f}  {thesis_t:>14.3f} {thesis_m:>13.2f}",
                   flush=True)
 
 

@@ -38,8 +38,8 @@ ASSIGNMENT = Assignment(
     min_secret_lines=25,
     flood_also_in=("try_hand_case",),  # the ungraded cell that tries the hand case
 )
-# nbgrader's limit is per notebook; guarantee (h): one notebook autogrades in under 60 s here.
-SECONDS_PER_NOTEBOOK = 60
+# Guarantee (h), one notebook autogrades in under 60 s here, is measured by
+# benchmarks/autograde.py (a speed target, so not a wall-clock assert in a test).
 
 
 def _hand_nce(query, key, tau):
@@ -143,12 +143,6 @@ def test_forbid_refuses_names_taken_before_the_block_and_restores_them():
         with pytest.raises(checks.ReferenceUsed, match="part Z"):
             patchnce.ProjectionHead(3, 4)
     assert patchnce.ProjectionHead(3, 4)(torch.randn(2, 3)).shape == (2, 4)
-
-
-@pytest.mark.slow
-def test_autograding_one_notebook_takes_under_a_minute(graded):
-    # The broken submission alone waits 10 s for its endless loop; the mean covers it.
-    assert graded.seconds / len(graded.students) < SECONDS_PER_NOTEBOOK
 
 
 @pytest.mark.slow

@@ -105,15 +105,18 @@ def test_quality_scores_are_valid_and_the_references_bracket_them(executed):
 
 
 @pytest.mark.slow
-def test_fastcut_is_the_cheapest_per_iteration(executed):
-    """FastCUT runs its generator on one batch per iteration, CUT on two, CycleGAN's two
-    generators on six: the time ordering follows from the work, whatever the machine."""
+def test_fastcut_does_the_least_work_per_iteration(executed):
+    """FastCUT's step is CUT's without the identity batch (G and PatchNCE on x only, the same D),
+    and CycleGAN's runs two generators on six batches: the FLOP ordering follows from that
+    structure on any machine. (The seconds are not compared: at 32 px on a CPU they are within
+    a few percent of each other and their order changes with the machine's load.)"""
     _, results = executed
     cost = results["cost"]
-    assert cost["FastCUT"]["seconds"] < cost["CUT"]["seconds"], cost
-    assert cost["FastCUT"]["seconds"] < cost["CycleGAN"]["seconds"], cost
+    assert cost["FastCUT"]["flops"] < cost["CUT"]["flops"], cost
+    assert cost["FastCUT"]["flops"] < cost["CycleGAN"]["flops"], cost
     for name, c in cost.items():
         assert c["seconds"] > 0 and c["memory_bytes"] > 0, (name, c)
+        assert c["flop_ratio"] == pytest.approx(c["flops"] / cost["CycleGAN"]["flops"])
     thesis = results["thesis_ratios"]
     assert abs(thesis["CUT"][0] - 0.60) < 0.005 and abs(thesis["FastCUT"][1] - 0.47) < 0.005
 

@@ -14,6 +14,12 @@ in coursekit::
   in the first step; allocators and kernels warm up). Random images in [-1, 1] of the config's
   batch and image size stand in for data, so data loading is not timed. On CUDA the device is
   synchronised around each call.
+* **work**: ``flops``, the floating-point operations of one whole ``training_step`` (forward
+  and backward; convolutions and matrix products, counted by
+  ``torch.utils.flop_counter.FlopCounterMode``, one multiply-add = 2 FLOPs) in one extra,
+  untimed step after the timed ones. Unlike the time it does not depend on the machine or on
+  what else runs on it, so it is the figure to compare methods by when the time is dominated
+  by overhead (tiny images on a CPU).
 * **memory, CUDA**: ``torch.cuda.max_memory_allocated`` from just before the networks are
   built to the end: parameters, gradients, Adam's state and the activations of the largest
   step (the caching allocator's reserve is not counted).
@@ -40,6 +46,7 @@ import time
 from typing import Any, Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["current_rss_bytes", "measure_training_cost", "training_cost_in_fresh_process"]
 
@@ -67,7 +74,8 @@ def measure_training_cost(build: Callable[[], Any], batch_size: int, image_size:
                           device: str | torch.device = "cpu", iters: int = 5, warmup: int = 2,
                           channels: int = 3) -> dict[str, Any]:
     """Build a method with ``build()``, run ``warmup + iters`` training steps on random images
-    and return ``{"seconds", "memory_bytes", "memory_kind", "device", "iters", "warmup"}``.
+    and return ``{"seconds", "flops", "memory_bytes", "memory_kind", "device", "iters",
+    "warmup"}``.
 
     ``seconds`` is the median time of the timed steps. Run it in a fresh process for a CPU
     memory figure (see the module's docstring); on CUDA the peak statistics are reset here.
@@ -97,11 +105,14 @@ def measure_training_cost(build: Callable[[], Any], batch_size: int, image_size:
             torch.cuda.synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
+    with FlopCounterMode(display=False) as counter:
+        method.training_step(batch)
     if cuda:
         memory, kind = torch.cuda.max_memory_allocated(device) - base, "cuda max_memory_allocated"
     else:
         memory, kind = _peak_rss_bytes() - base, "peak RSS increase (CPU)"
-    return {"seconds": statistics.median(times), "memory_bytes": int(memory), "memory_kind": kind,
+    return {"seconds": statistics.median(times), "flops": int(counter.get_total_flops()),
+            "memory_bytes": int(memory), "memory_kind": kind,
             "device": str(device), "iters": iters, "warmup": warmup}
 
 
