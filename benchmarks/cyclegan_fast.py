@@ -19,12 +19,19 @@ shared; 64 test items, evaluated every few hundred steps; AtoB numbers):
     64 px, 34x34 PatchGAN, batch 1, lr 5e-4       1200  240   .30 .29 .30 .33          1.0 .88 .92 .97
     32 px, batch 1, lr 2e-4                       3000  343   .29 .29 .30 .30 .31 .33  .11 .83 .95 .84 1.0 .94
 
+Three more on 2026-12-06 (2 threads, quiet machine, 600 steps, AtoB at the end, 64 test items):
+ngf 32 with 2 blocks (143 s) IoU .306, zebra rate .98; lr 2e-3 (95 s) .327, .98; identity weight
+2.0 instead of 0.5 (93 s) .319, .97. The fast preset itself: .293, .91.
+
 The IoU curve is flat at about 0.3 in every variant while the stripe verdict is reached early:
 the generators place a blob where the animal is and keep the background's colours roughly
 (background preservation 0.15-0.22), but paint the animal as high-frequency speckle that the
 discriminators accept at this stage and that the stripe score counts as stripes; the analytic
 segmenter then finds a ragged shape. Real stripes (the true translation: IoU 0.95 at 32 px)
-need far more steps than two CPU minutes allow. So the zebra rates above overstate what was
+need far more steps than two CPU minutes allow. The loss curve says the same: after 600
+steps the cycle L1 is still 0.12 (on [-1, 1]) and falling, and G_AB(zebra), which the identity
+loss asks to be the zebra unchanged, is still a blurred copy: the generators have not yet
+learned to copy an image, let alone to restripe one. So the zebra rates above overstate what was
 learned: look at the samples, not only at the rate.
 """
 from __future__ import annotations
