@@ -68,8 +68,7 @@ def main() -> None:
           f"after {args.warmup} warm-up; memory = {memory_kind}")
     header = (f"{'method':<9} {'preset':<6} {'size':>4} {'batch':>5} {'G':>10}  {'s/iter':>8} "
               f"{'memory MB':>10} {'GFLOP':>8}  {'time/CG':>7} {'mem/CG':>6} {'flop/CG':>7}  "
-              f"{'thesis time/CG':>14} "
-              f"{'thesis mem/CG':>13}")
+              f"{'thesis time/CG':>14} {'thesis mem/CG':>13}")
     print(header)
     print("-" * len(header))
     for preset in args.presets:

@@ -1,7 +1,9 @@
 """What every notebook's tests do the same way: read the notebook, run its first cell as
 IPython would (with pip faked), and execute the whole notebook in FAST mode.
 
-Each ``tests/test_lecture_NN.py`` keeps only what is particular to its lecture.
+Each ``tests/test_lecture_NN.py`` keeps only what is particular to its lecture; what they all
+check of an executed notebook (its pictures, no error) is counted by :func:`image_count` and
+:func:`error_outputs`.
 """
 from __future__ import annotations
 
@@ -87,3 +89,17 @@ def execute_fast(notebook: Path, tmp_dir: Path, threads: int | None = None, time
     (cell,) = [c for c in nb.cells if "results" in c.metadata.get("tags", [])]
     text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
     return nb, json.loads(text)
+
+
+def image_count(nb) -> int:
+    """How many PNG pictures the executed notebook's code cells show."""
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+               for o in c.outputs)
+
+
+def error_outputs(nb) -> list:
+    """The executed notebook's error outputs, and tracebacks written to stderr (a cell that
+    catches an exception and prints it has not failed for nbclient)."""
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
+                                            and "Traceback" in o.text)]

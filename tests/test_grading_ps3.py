@@ -10,8 +10,8 @@ and a flood of output.
 
 Here: the notebook's hand-computed losses agree with coursekit, the sampler checks on
 hand-written samplers, ``forbid`` refusing names of coursekit's functions taken before the
-check, the time one notebook takes to autograde, and the training-run threshold with other
-seeds.
+check, and the training-run threshold with other seeds. (The time one notebook takes to
+autograde is measured by benchmarks/autograde.py.)
 """
 from __future__ import annotations
 

@@ -36,13 +36,9 @@ def executed(tmp_path_factory):
 def test_notebook_runs_in_fast_mode_and_draws(executed):
     nb, results = executed
     assert results["mode"] == "fast" and results["size"] == 64
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
-                 for o in c.outputs)
+    images = harness.image_count(nb)
     assert images >= 12, f"expected the notebook's figures, got {images} images"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
-                                              and "Traceback" in o.text)]
-    assert not errors
+    assert not harness.error_outputs(nb)
 
 
 @pytest.mark.slow

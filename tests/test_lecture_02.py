@@ -131,15 +131,11 @@ def test_notebook_runs_in_fast_mode_and_draws(executed):
     nb, results = executed
     assert results["mode"] == "fast" and results["data"] == "synthetic-zebras"
     assert results["size"] <= 64 and results["n_eval"] == 48
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
-                 for o in c.outputs)
+    images = harness.image_count(nb)
     # §1 data, §2 outputs + spread maps, §3 entropy curves, §4 pool, §5 bars + two grids,
     # §6 stego grid.
     assert images >= 9, f"expected the notebook's nine figures, got {images} images"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
-                                              and "Traceback" in o.text)]
-    assert not errors
+    assert not harness.error_outputs(nb)
     assert set(results["scores"]) == {"GAN alone", "GAN + forward cycle", "CycleGAN"}
 
 

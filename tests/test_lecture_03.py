@@ -49,14 +49,10 @@ def test_notebook_runs_in_fast_mode_and_draws(executed):
     nb, results = executed
     assert results["mode"] == "fast" and results["data"] == "synthetic-zebras"
     assert results["size"] == results["shared_settings"]["image_size"] <= 64
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
-                 for o in c.outputs)
+    images = harness.image_count(nb)
     # §1 data, §3 sampled patches, §4 outputs, §5 cost bars, §6 similarity maps, §7 G(y).
     assert images >= 6, f"expected the notebook's six figures, got {images} images"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"
-                                              and "Traceback" in o.text)]
-    assert not errors
+    assert not harness.error_outputs(nb)
 
 
 @pytest.mark.slow

@@ -105,12 +105,13 @@ def measure_training_cost(build: Callable[[], Any], batch_size: int, image_size:
             torch.cuda.synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    with FlopCounterMode(display=False) as counter:
-        method.training_step(batch)
     if cuda:
         memory, kind = torch.cuda.max_memory_allocated(device) - base, "cuda max_memory_allocated"
     else:
         memory, kind = _peak_rss_bytes() - base, "peak RSS increase (CPU)"
+    # Counted after the peak memory is read, so the counter's own bookkeeping is not in it.
+    with FlopCounterMode(display=False) as counter:
+        method.training_step(batch)
     return {"seconds": statistics.median(times), "flops": int(counter.get_total_flops()),
             "memory_bytes": int(memory), "memory_kind": kind,
             "device": str(device), "iters": iters, "warmup": warmup}
