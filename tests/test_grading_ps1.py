@@ -149,7 +149,7 @@ def test_notebook_hand_values_agree_with_coursekit():
     x = torch.full((2, 3, 4, 4), 0.5)
     y = torch.full((2, 3, 4, 4), 2.0)
     fake = torch.full((2, 3, 4, 4), -1.0)
-    D = grade.StubDiscriminator(x)
+    D = grade.StubDiscriminator(condition=x)
     assert float(grade.reference_discriminator_loss(D, x, y, fake)) == pytest.approx(
         0.5 * (softplus(-2.0) + softplus(-1.0)), rel=1e-6)  # float32 vs. the exact value
     y = torch.full((2, 3, 4, 4), 0.5)

@@ -31,7 +31,7 @@ ASSIGNMENT = Assignment(
 def test_notebook_hand_values_agree_with_coursekit():
     """The hand-computed expectations in the notebook's test cells agree with coursekit's
     reference losses (so a correct solution cannot be caught between two contradicting tests)."""
-    D = grade.StubCritic(3)
+    D = grade.StubDiscriminator(channels=3)
     real, fake = torch.full((2, 3, 4, 4), 0.5), torch.full((2, 3, 4, 4), 2.0)
     assert float(grade.reference_lsgan_discriminator_loss(D, real, fake)) == pytest.approx(2.125, rel=1e-6)
     fake = fake.clone().requires_grad_(True)
@@ -104,6 +104,5 @@ def test_training_run_threshold_holds_for_other_seeds():
     than the graded one (the threshold 0.8 was set from seeds 0..9: ratios 0.49..0.62)."""
     generator_step = ASSIGNMENT.solution_function("generator_step")
     for seed in (11, 12):
-        ratio = grade.check_training_run(generator_step, seed=seed,
-                                         max_cycle_ratio=0.8)  # raises if above 0.8
-        print(f"seed {seed}: cycle loss ratio {ratio:.3f}")
+        ratio = grade.check_training_run(generator_step, seed=seed)["cycle_ratio"]  # raises
+        print(f"seed {seed}: cycle loss ratio {ratio:.3f}")  # if above TRAINING_RUN's 0.8

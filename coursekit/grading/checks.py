@@ -12,8 +12,17 @@ code goes through :func:`call_student`, which
   out of time once is not run again by later checks of the same session;
 * keeps warnings off stderr (nbgrader grades a test cell that writes to stderr as failed).
 
-An assignment's checks module ends with ``one_thread_checks(globals())``: each of its
-``check_*`` functions then runs with torch on one thread (:func:`one_thread`).
+Torch runs on one thread inside every check (:func:`one_thread`): a student's code
+(:func:`call_student`), a block of hidden tests (:class:`hidden_tests`) and a training run
+(:func:`training_run`) switch to one thread themselves, and an assignment's checks module ends
+with ``one_thread_checks(globals())`` so that the reference computations of its ``check_*``
+functions do too (tests/grading_contract.py fails for a module that forgets it).
+
+Comparing a student's optimizer step with the reference's (:func:`assert_same_update`) compares
+the gradients each ``step()`` applies, from the same state, never the weights after the step:
+Adam moves every weight by about lr whatever the size of its gradient, so a gradient that is
+zero up to rounding (a bias before a norm layer) moves by +-lr in a direction set by float32
+noise, and no weight tolerance can tell that from a mistake.
 
 Hidden tests run inside ``with hidden_tests():``. A failure there is shown as one message
 (what went wrong, and where in the student's own code) without the test's source, so neither
@@ -23,7 +32,9 @@ the lines around the failing one).
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
+import math
 import os
 import signal
 import sys
@@ -34,22 +45,28 @@ import traceback
 import types
 import warnings
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
     "CALL_SECONDS",
     "HiddenTestFailed",
     "ReferenceUsed",
+    "StepRecorder",
+    "StubDiscriminator",
     "StudentTimeout",
+    "Threshold",
     "assert_close",
     "assert_gradients_match",
-    "assert_weights_match",
+    "assert_same_update",
     "backward_discriminator_loss",
     "call_student",
+    "copy_weights",
     "count_parameters",
     "describe_layers",
     "explain_missing_gradient",
@@ -63,10 +80,14 @@ __all__ = [
     "parameter_modules",
     "quiet",
     "random_images",
+    "random_patchgan",
     "require_keys",
+    "scalar",
     "seeded",
+    "sync",
     "threads",
     "time_limit",
+    "training_run",
 ]
 
 #: Seconds one call of a student's function may take in a check (a correct one takes
@@ -174,11 +195,15 @@ def one_thread(check: Callable) -> Callable:
     three CycleGAN generator steps at load 14 on 2 cores). Results then do not depend on the
     machine's thread count either."""
 
+    if getattr(check, "one_thread", False):
+        return check
+
     @functools.wraps(check)
     def wrapper(*args, **kwargs):
         with threads(1):
             return check(*args, **kwargs)
 
+    wrapper.one_thread = True  # what tests/grading_contract.py looks for
     return wrapper
 
 
@@ -240,8 +265,9 @@ _TIMED_OUT: "weakref.WeakSet[Callable]" = weakref.WeakSet()
 
 def call_student(fn: Callable, *args, forbidden: Iterable[tuple[Any, str]] = (),
                  part: str = "this part", seconds: float | None = None, **kwargs):
-    """``fn(*args, **kwargs)`` with coursekit's reference for ``part`` refused, a time limit and
-    warnings silenced. A function that ran out of time before is not run again."""
+    """``fn(*args, **kwargs)`` with coursekit's reference for ``part`` refused, a time limit,
+    warnings silenced and torch on one thread. A function that ran out of time before is not
+    run again."""
     name = getattr(fn, "__name__", repr(fn))
     if not callable(fn):
         raise TypeError(f"{name} should be a function, got {type(fn).__name__}")
@@ -250,7 +276,7 @@ def call_student(fn: Callable, *args, forbidden: Iterable[tuple[Any, str]] = (),
                              f"(fix the endless loop and re-run the cell that defines it)")
     limit = CALL_SECONDS if seconds is None else seconds
     try:
-        with forbid(forbidden, part), time_limit(limit, name), quiet():
+        with forbid(forbidden, part), time_limit(limit, name), quiet(), threads(1):
             return fn(*args, **kwargs)
     except StudentTimeout:
         with contextlib.suppress(TypeError):  # objects without weak references: not remembered
@@ -302,25 +328,89 @@ def assert_gradients_match(grads: Iterable[tuple[str, Tensor | None, Tensor]], *
     norm layer) are zero up to rounding: the tolerance is relative to the largest reference
     gradient of them all."""
     grads = list(grads)
-    scale = max(largest(reference) for _, _, reference in grads)
+    scale = max((largest(reference) for _, _, reference in grads), default=0.0)
     for name, grad, reference in grads:
         if grad is None:
             raise AssertionError(missing.format(name=name))
         assert_close(grad, reference, atol=1e-5 * scale, rtol=1e-4, what=what.format(name=name))
 
 
-def assert_weights_match(nets: Iterable[tuple[str, nn.Module, nn.Module]], *, lr: float,
-                         step: int) -> None:
-    """After ``step`` optimizer steps with learning rate ``lr``, each ``(name, network,
-    reference)`` has the weights of the reference trained by correct steps. Adam moves every
-    weight by about lr per step, so a wrong step is off by ~lr in many weights; the same
-    computation differs by float32 rounding of the weights (~1e-9). lr / 100 separates the
-    two."""
-    for name, net, reference in nets:
-        for (pname, p), q in zip(net.named_parameters(), reference.parameters()):
-            assert_close(p.detach(), q.detach(), atol=lr / 100, rtol=0,
-                         what=f"after step {step}, {name}'s weight {pname} (compared with a "
-                              f"correct step)")
+class StepRecorder:
+    """Records what the optimizers' ``step()`` calls apply: at each call, the gradient of every
+    parameter (a step pre-hook, so the optimizer a student gets stays a plain ``torch.optim``
+    one). ``steps[name]`` holds one list per call, the gradients (None where a parameter has
+    none) in the optimizer's parameter order. A context manager: the hooks go on exit."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
+        self.optimizers = dict(optimizers)
+        self.steps: dict[str, list[list[Tensor | None]]] = {name: [] for name in self.optimizers}
+        self._handles: list = []
+
+    def __enter__(self) -> "StepRecorder":
+        for name, optimizer in self.optimizers.items():
+            self._handles.append(optimizer.register_step_pre_hook(
+                functools.partial(self._record, name)))
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        return False
+
+    def _record(self, name: str, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+        self.steps[name].append([None if p.grad is None else p.grad.detach().clone()
+                                 for group in optimizer.param_groups for p in group["params"]])
+
+
+def sync(pairs: Iterable[tuple[Any, Any]]) -> None:
+    """For each ``(reference, student)`` pair of networks or optimizers: give the reference the
+    student's current state (weights and buffers; an optimizer's moments, step counts and
+    hyperparameters, copied so that the reference's steps leave the student's alone)."""
+    for reference, student in pairs:
+        reference.load_state_dict(copy.deepcopy(student.state_dict()))
+
+
+def assert_same_update(student_step: Callable[[], Any], reference_step: Callable[[], Any],
+                       optimizers: dict[str, tuple[torch.optim.Optimizer, torch.optim.Optimizer,
+                                                   list[str]]], *, step: int) -> tuple[Any, Any]:
+    """Run ``reference_step()`` and then ``student_step()``, which start from the same state
+    (:func:`sync` the reference first), and require each optimizer to be stepped as often as
+    the reference's (once) with the same gradients. Returns (student's result, reference's).
+
+    ``optimizers``: name (as the notebook calls it, e.g. ``"opt_G"``) -> (the student's
+    optimizer, the reference's, the names of its parameters in order).
+
+    What is compared, and why: the gradient each ``step()`` applies. The optimizer is ours, so
+    the same gradients from the same state give the same update, and the gradients of a correct
+    step differ from the reference's only by float32 rounding, however the student orders the
+    sums (two ``backward()`` calls, a recomputed G(x)): measured up to 1.4e-6 of the
+    optimizer's largest gradient, against 0.18 or more for the mistakes (a forgotten
+    ``zero_grad``, the wrong discriminator, a missing term; benchmarks/grading_tolerances.py).
+    :func:`assert_gradients_match` allows 1e-5 of the largest gradient plus 1e-4 of each
+    value. The weights after the step are not compared: see the module docstring."""
+    with StepRecorder({name: o[1] for name, o in optimizers.items()}) as reference:
+        expected = reference_step()
+    with StepRecorder({name: o[0] for name, o in optimizers.items()}) as student:
+        out = student_step()
+    for name, (_, _, names) in optimizers.items():
+        got, want = student.steps[name], reference.steps[name]
+        if len(got) != len(want):
+            raise AssertionError(
+                f"step {step}: {name}.step() was called {len(got)} time(s); it should be called "
+                f"{len(want)} time(s) per training step" + (
+                    " (is the optimizer's step missing?)" if not got else ""))
+        for applied, correct in zip(got, want):
+            pairs = [(pname, g, r if r is not None else torch.zeros_like(g))
+                     for pname, g, r in zip(names, applied, correct)
+                     if not (g is None and r is None)]
+            assert_gradients_match(
+                pairs, what=f"step {step}: the gradient that {name}.step() applied to {{name}} "
+                            f"(compared with a correct step from the same weights)",
+                missing=f"step {step}: {name}.step() was called while {{name}} had no gradient "
+                        f"(was the loss backpropagated before the step, and not zeroed in "
+                        f"between?)")
+    return out, expected
 
 
 def backward_discriminator_loss(loss: Tensor, fake: Tensor) -> None:
@@ -357,6 +447,23 @@ def require_keys(out: Any, keys: tuple[str, ...], what: str, note: str = "") -> 
         got = sorted(out) if isinstance(out, dict) else type(out).__name__
         raise AssertionError(f"{what} should return a dict with the keys {keys}{note}; got {got}")
     return out
+
+
+def scalar(value: Any, what: str, *, number_ok: bool = False) -> Tensor:
+    """``value`` as a 0-dim tensor, checked. One policy for every assignment: a *loss* that is
+    backpropagated must be a tensor with one element (a Python number has no gradient); a value
+    that is only reported (the losses a training step returns, ``number_ok=True``) may also be
+    a Python number (``loss.item()``)."""
+    if not isinstance(value, Tensor):
+        if number_ok and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return torch.tensor(float(value))
+        raise AssertionError(f"{what} should be a torch tensor" + (
+            "" if number_ok else " (so that .backward() can be called on it)")
+            + f", got {type(value).__name__}")
+    if value.numel() != 1:
+        raise AssertionError(f"{what} should be a single number (a 0-dim tensor: the mean over "
+                             f"pixels, patches and the batch), got shape {tuple(value.shape)}")
+    return value.reshape(())
 
 
 def largest(t: Tensor | None) -> float:
@@ -407,6 +514,85 @@ def parameter_modules(module: nn.Module) -> list[nn.Module]:
                                            or list(m.buffers(recurse=False)))]
 
 
+def copy_weights(reference: Iterable[nn.Module], student: Iterable[nn.Module]) -> None:
+    """Copy the weights (and running statistics) of the ``reference`` layers into the
+    ``student``'s, matched in order: each student layer must be of the reference layer's type
+    (or a subclass) with weights of the same shape, else the message lists both. A bias the reference lacks is set to zero in the
+    student's layer; a bias the student's layer lacks where the reference has one is an error."""
+    reference, student = list(reference), list(student)
+    same = len(reference) == len(student) and all(
+        isinstance(s, type(r)) and getattr(r, "weight", None) is not None
+        and getattr(s, "weight", None) is not None and r.weight.shape == s.weight.shape
+        for r, s in zip(reference, student))
+    if not same:
+        raise AssertionError(f"the layers with weights should be: {describe_layers(reference)}; "
+                             f"yours are: {describe_layers(student)}")
+    with torch.no_grad():
+        for r, s in zip(reference, student):
+            s.weight.copy_(r.weight)
+            if getattr(s, "bias", None) is not None:
+                if getattr(r, "bias", None) is None:
+                    s.bias.zero_()
+                else:
+                    s.bias.copy_(r.bias)
+            elif getattr(r, "bias", None) is not None:
+                raise AssertionError(f"{type(s).__name__}{tuple(s.weight.shape)} needs a bias "
+                                     f"(bias=True): the reference's layer has one")
+            for name in ("running_mean", "running_var"):
+                if getattr(r, name, None) is not None and getattr(s, name, None) is not None:
+                    getattr(s, name).copy_(getattr(r, name))
+
+
+# --------------------------------------------------------------------------- stand-ins
+class StubDiscriminator(nn.Module):
+    """A "discriminator" for hand-computed losses: its output for each 2x2 patch is the mean of
+    the judged image's pixels in that patch (over all its channels).
+
+    ``StubDiscriminator(channels=3)`` judges one image (CycleGAN's discriminators).
+    ``StubDiscriminator(condition=x)`` is conditional (pix2pix's): it judges
+    ``torch.cat([x, y], dim=1)``, checks that the input x comes first (real and generated pairs
+    may be judged one batch each or stacked into one) and scores y."""
+
+    def __init__(self, channels: int | None = None, condition: Tensor | None = None):
+        super().__init__()
+        if (channels is None) == (condition is None):
+            raise ValueError("give either channels (unconditional) or condition (conditional)")
+        self.condition = None if condition is None else condition.detach().clone()
+        self.channels = channels if condition is None else condition.shape[1]
+
+    def forward(self, image: Tensor) -> Tensor:
+        c = self.channels
+        if self.condition is None:
+            if image.ndim != 4 or image.shape[1] != c:
+                raise AssertionError(f"D received shape {tuple(image.shape)}; this "
+                                     f"discriminator judges one image (N, {c}, H, W)")
+            return F.avg_pool2d(image.mean(1, keepdim=True), 2)
+        x = self.condition
+        if image.ndim != 4 or image.shape[1] != 2 * c:
+            raise AssertionError(
+                f"D received shape {tuple(image.shape)}; a conditional discriminator judges the "
+                f"input and an output image together: torch.cat([x, y], dim=1), {2 * c} "
+                f"channels here")
+        n = x.shape[0]
+        if image.shape[0] % n or image.shape[2:] != x.shape[2:] or not torch.equal(
+                image[:, :c].detach(), x.repeat(image.shape[0] // n, 1, 1, 1)):
+            raise AssertionError("D's input must start with the input image x: "
+                                 "torch.cat([x, y], dim=1), not torch.cat([y, x], dim=1)")
+        return F.avg_pool2d(image[:, c:].mean(1, keepdim=True), 2)
+
+
+def random_patchgan(in_channels: int, ndf: int, n_layers: int, seed: int,
+                    norm: str = "instance") -> nn.Module:
+    """coursekit's PatchGAN with seeded random weights of std 0.2 (training starts at 0.02):
+    its outputs are then of order 1, so that every term of a loss on them matters. Instance
+    norm (the default) judges each image on its own: one batch or two is then the same."""
+    from coursekit.nn import PatchGANDiscriminator, init_weights
+
+    with seeded(seed):
+        return init_weights(PatchGANDiscriminator(in_channels, ndf=ndf, n_layers=n_layers,
+                                                  norm=norm), std=0.2)
+
+
 @torch.no_grad()
 def measure_receptive_field(net: nn.Module, in_channels: int, depth_hint: int = 8) -> int:
     """Side of the input square that one output unit of a fully convolutional ``net`` depends
@@ -437,6 +623,50 @@ def measure_receptive_field(net: nn.Module, in_channels: int, depth_hint: int = 
             return int(max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1))
         size *= 2
     raise AssertionError("the receptive field is larger than 4096 px")
+
+
+# --------------------------------------------------------------------------- training runs
+@dataclass(frozen=True)
+class Threshold:
+    """The pass mark of one score of a short training run, with the measurements it was set
+    from: kept as data, so that the check, its message and the tests quote the same numbers."""
+
+    #: The name of the score in the run's results, e.g. ``"cycle_ratio"``.
+    key: str
+    #: What is measured, in the words of the failure message.
+    score: str
+    limit: float
+    higher_is_better: bool
+    #: The range that a correct solution reaches, and the settings it was measured with.
+    correct: tuple[float, float]
+    measured: str
+    #: The range without training (the broken step a mistake amounts to).
+    untrained: tuple[float, float]
+
+    def check(self, value: float, steps: int) -> None:
+        passed = value >= self.limit if self.higher_is_better else value <= self.limit
+        if not (math.isfinite(value) and passed):
+            raise AssertionError(
+                f"after {steps} training steps {self.score} is {value:.3f}; a correct solution "
+                f"reaches {self.limit:g} or {'more' if self.higher_is_better else 'less'} "
+                f"(measured {self.correct[0]:.2f}..{self.correct[1]:.2f}, and "
+                f"{self.untrained[0]:.2f}..{self.untrained[1]:.2f} without training)")
+
+
+def training_run(step: Callable[[int], Any], steps: int,
+                 scores: Callable[[list], dict[str, float]], thresholds: Iterable[Threshold], *,
+                 seconds: float) -> dict[str, float]:
+    """A short training run that a check grades: ``step(k)`` for k = 0 .. steps - 1 within one
+    time limit of ``seconds`` for the whole run (torch on one thread), then
+    ``scores(history)`` (``history``: what the steps returned) gives the named scores, and each
+    of ``thresholds`` must hold. Returns the scores."""
+    with threads(1):
+        with time_limit(seconds, "the training run"):
+            history = [step(k) for k in range(steps)]
+        results = scores(history)
+    for threshold in thresholds:
+        threshold.check(results[threshold.key], steps)
+    return results
 
 
 # --------------------------------------------------------------------------- hidden tests
@@ -478,15 +708,18 @@ def _student_frames(tb, test_file: str) -> list[str]:
 
 
 class hidden_tests:  # noqa: N801  (used as a context manager: ``with hidden_tests():``)
-    """Run hidden tests: any failure inside the block is re-raised as one
-    :class:`HiddenTestFailed` whose message says what went wrong and where in the student's
-    code, without the test's source (see the module docstring)."""
+    """Run hidden tests, with torch on one thread: any failure inside the block is re-raised
+    as one :class:`HiddenTestFailed` whose message says what went wrong and where in the
+    student's code, without the test's source (see the module docstring)."""
 
     def __enter__(self) -> "hidden_tests":
         self._test_file = sys._getframe(1).f_code.co_filename
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # see one_thread
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        torch.set_num_threads(self._threads)
         if exc is None or isinstance(exc, (SystemExit, GeneratorExit)):
             return False
         if isinstance(exc, KeyboardInterrupt):

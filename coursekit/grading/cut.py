@@ -1,6 +1,7 @@
 """Checks for problem set 3 (CUT / PatchNCE): the test cells of ``ps3_cut.ipynb`` call these.
 
-Each check runs the student's code on fixed, tiny inputs (CPU, float32, fixed seeds) and
+Each check runs the student's code on fixed, tiny inputs (CPU, one torch thread, float32,
+fixed seeds) and
 compares it with a hand-computed value, with a property that any correct solution has, or with
 coursekit's reference in ``coursekit.models.patchnce`` / ``coursekit.models.cut``. While the
 student's code runs, the reference of the part being graded is refused (``checks.forbid``).
@@ -30,7 +31,7 @@ Sampling copies values, so the sampled vectors are compared exactly.
 """
 from __future__ import annotations
 
-import math
+import dataclasses
 from types import SimpleNamespace
 from typing import Callable, Sequence
 
@@ -39,13 +40,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coursekit.grading.checks import (
+    Threshold,
     assert_close,
     call_student,
+    copy_weights,
     count_parameters,
     gan_adam,
     hidden_tests,
+    one_thread_checks,
     quiet,
     seeded,
+    training_run,
 )
 from coursekit.models import cut as cut_module
 from coursekit.models import patchnce
@@ -381,12 +386,7 @@ def check_head_matches_reference(head_class: Callable, *, in_channels: int = 6, 
         raise AssertionError(f"expected two Linear layers, {in_channels} -> {units} and "
                              f"{units} -> {units}, built in __init__; found "
                              f"{[tuple(m.weight.shape) for m in linears]}")
-    with torch.no_grad():
-        for mine, theirs in zip(linears, ref_linears):
-            mine.weight.copy_(theirs.weight)
-            if mine.bias is None:
-                raise AssertionError("the Linear layers need their biases")
-            mine.bias.copy_(theirs.bias)
+    copy_weights(ref_linears, linears)
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(*shape, in_channels, generator=gen)
     with torch.no_grad():
@@ -478,10 +478,12 @@ def _tiny_cut(seed: int, ngf: int, n_blocks: int, units: int, layers: Sequence[i
     return G, heads
 
 
-def _multilayer(multilayer_patch_nce, G, heads, source, output, layers, sampler, nce_loss):
+def _multilayer(multilayer_patch_nce, G, heads, source, output, layers, sampler, nce_loss,
+                seconds=None):
     out = call_student(multilayer_patch_nce, G, heads, source, output, tuple(layers),
                        sampler.sample_patches, nce_loss, sampler.num_patches,
-                       forbidden=MULTILAYER_REFERENCE, part="the multi-layer PatchNCE")
+                       forbidden=MULTILAYER_REFERENCE, part="the multi-layer PatchNCE",
+                       seconds=seconds)
     if not isinstance(out, Tensor) or out.dim() != 0:
         raise AssertionError("multilayer_patch_nce must return one number (a 0-dim tensor)")
     return out
@@ -573,46 +575,51 @@ def check_multilayer_input_side_fixed(multilayer_patch_nce: Callable, *, layers=
                                       "(the input side must be a fixed target: torch.no_grad())")
 
 
+#: The pass mark of the PatchNCE training run (40 steps at 16 px, seed 0 graded): the loss
+#: cannot go much lower, because the flat background's patches look alike.
+TRAINING_RUN = (
+    Threshold("ratio", "the PatchNCE loss of the last 5 steps, as a fraction of the first 5's",
+              0.7, higher_is_better=False, correct=(0.39, 0.56), measured="seeds 0..11, 40 steps",
+              untrained=(0.95, 1.06)),
+)
+
+
 def check_nce_training_run(multilayer_patch_nce: Callable, *, steps: int = 40, size: int = 16,
                            batch: int = 2, ngf: int = 8, n_blocks: int = 1,
                            layers=(0, 4, 7, 10), num_patches: int = 16, lr: float = 3e-3,
-                           max_ratio: float = 0.7, seed: int = 0) -> dict[str, float]:
+                           max_ratio: float = TRAINING_RUN[0].limit, seed: int = 0,
+                           seconds: float = 90.0) -> dict[str, float]:
     """``steps`` Adam steps on the generator and the heads with the PatchNCE loss alone, on
     synthetic horses (rendered at 32 px, average-pooled to ``size``): the mean loss of the last
-    5 steps must fall below ``max_ratio`` times that of the first 5. Returns {"first",
-    "last", "ratio"}. Each call of the student's function has the usual time limit.
-
-    With the defaults, the solution's ratio is 0.39..0.56 for seeds 0..11 (the loss cannot go
-    much lower: the flat background's patches look alike); without training (lr = 0) it is
-    0.95..1.06 for seeds 0..5."""
+    5 steps must fall below ``max_ratio`` times that of the first 5 (:data:`TRAINING_RUN`: the
+    measurements behind it; "without training" is lr = 0). Returns {"first", "last",
+    "ratio"}."""
     from coursekit.data.synthetic.zebras import SyntheticZebras
 
     G, heads = _tiny_cut(seed, ngf, n_blocks, 32, layers)
     data = SyntheticZebras("train", size=32, length=steps * batch)
     images = F.adaptive_avg_pool2d(torch.stack([data[i]["A"] for i in range(steps * batch)]), size)
-    params = list(G.parameters()) + list(heads.parameters())
-    opt = gan_adam(params, lr)
-    losses = []
-    for step in range(steps):
-        x = images[step * batch:(step + 1) * batch]
-        sampler = _FixedSampler(num_patches, seed + step)
-        loss = _multilayer(multilayer_patch_nce, G, heads, x, G(x), layers, sampler,
-                           patchnce.patch_nce_loss)
+    opt = gan_adam(list(G.parameters()) + list(heads.parameters()), lr)
+
+    def step(k: int) -> float:
+        x = images[k * batch:(k + 1) * batch]
+        loss = _multilayer(multilayer_patch_nce, G, heads, x, G(x), layers,
+                           _FixedSampler(num_patches, seed + k), patchnce.patch_nce_loss,
+                           seconds=0)  # the whole run has one time limit
         if not loss.requires_grad:
             raise AssertionError("the loss does not depend on the generator's or the heads' "
                                  "weights: nothing would train")
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
-    if not all(math.isfinite(v) for v in losses):
-        raise AssertionError("the loss became NaN or inf during training")
-    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
-    ratio = last / first
-    if ratio > max_ratio:
-        raise AssertionError(f"after {steps} steps the PatchNCE loss fell only from {first:.3f} "
-                             f"to {last:.3f} (ratio {ratio:.2f}, needs <= {max_ratio})")
-    return {"first": first, "last": last, "ratio": ratio}
+        return float(loss.detach())
+
+    def scores(losses: list[float]) -> dict[str, float]:
+        first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+        return {"first": first, "last": last, "ratio": last / first}
+
+    return training_run(step, steps, scores,
+                        (dataclasses.replace(TRAINING_RUN[0], limit=max_ratio),), seconds=seconds)
 
 
 def check_multilayer_runs(multilayer_patch_nce: Callable) -> None:
@@ -626,3 +633,5 @@ def check_multilayer_runs(multilayer_patch_nce: Callable) -> None:
         _multilayer(multilayer_patch_nce, G, heads, x, out, layers, _FixedSampler(4, 0),
                     patchnce.patch_nce_loss)
 
+
+one_thread_checks(globals())  # see checks.one_thread

@@ -253,4 +253,24 @@ def generator_loss(D, x, y, fake, lambda_l1=100.0):
     return {"G_gan": gan, "G_l1": l1, "G": gan + lambda_l1 * l1}
 ''',
     },
+    "equivalent3": {
+        # G's gradient accumulated by two backward() calls (adversarial term, then the weighted
+        # L1), D unfrozen parameter by parameter at the end of the step instead of the start.
+        "training_step": '''
+def training_step(G, D, opt_G, opt_D, x, y, d_loss_fn, g_loss_fn, lambda_l1=100.0):
+    D.requires_grad_(True)
+    fake = G(x)
+    opt_D.zero_grad()
+    loss_D = d_loss_fn(D, x, y, fake)
+    loss_D.backward()
+    opt_D.step()
+    D.requires_grad_(False)
+    opt_G.zero_grad()
+    losses = g_loss_fn(D, x, y, fake, lambda_l1)
+    losses["G_gan"].backward(retain_graph=True)
+    (lambda_l1 * losses["G_l1"]).backward()
+    opt_G.step()
+    return {"D": loss_D.detach(), **{k: v.detach() for k, v in losses.items()}}
+''',
+    },
 }

@@ -373,4 +373,42 @@ class HistoryPool:
         return out
 ''',
     },
+    # The two correct ways of writing the generators' update that the weights-after-a-step
+    # comparison failed (G_AB's conv biases before instance norm have a true gradient of 0, whose
+    # float32 noise Adam turned into +-lr): checks.assert_same_update compares gradients.
+    "equivalent3": {
+        # The gradients accumulated by two backward() calls: GAN terms, then cycle + identity.
+        "generator_step": '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, gan_loss_fn, cycle_identity_fn,
+                   lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    opt_G.zero_grad()
+    fake_B, fake_A = G_AB(real_A), G_BA(real_B)
+    gan = gan_loss_fn(D_B, fake_B) + gan_loss_fn(D_A, fake_A)
+    gan.backward(retain_graph=True)  # fake_A and fake_B are needed again for the cycle terms
+    rest = cycle_identity_fn(G_AB, G_BA, real_A, real_B, fake_A, fake_B, lambda_cycle,
+                             lambda_identity)["total"]
+    rest.backward()
+    opt_G.step()
+    return {"G": (gan + rest).detach(), "fake_A": fake_A.detach(), "fake_B": fake_B.detach()}
+''',
+    },
+    "equivalent4": {
+        # G(x) computed again for the cycle terms instead of passing fake_A and fake_B on.
+        "generator_step": '''
+def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, gan_loss_fn, cycle_identity_fn,
+                   lambda_cycle=10.0, lambda_identity=0.5):
+    D_A.requires_grad_(False)
+    D_B.requires_grad_(False)
+    fake_B, fake_A = G_AB(real_A), G_BA(real_B)
+    cyc = cycle_identity_fn(G_AB, G_BA, real_A, real_B, G_BA(real_B), G_AB(real_A),
+                            lambda_cycle, lambda_identity)
+    loss = gan_loss_fn(D_B, fake_B) + gan_loss_fn(D_A, fake_A) + cyc["total"]
+    opt_G.zero_grad()
+    loss.backward()
+    opt_G.step()
+    return {"G": loss.detach(), "fake_A": fake_A.detach(), "fake_B": fake_B.detach()}
+''',
+    },
 }
