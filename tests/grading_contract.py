@@ -48,6 +48,8 @@ class Assignment:
 
     #: The folder and notebook name under solutions/ and assignments/, e.g. "ps1_pix2pix".
     name: str
+    #: The module of checks its test cells call, e.g. "coursekit.grading.pix2pix".
+    checks_module: str
     #: The points of each part (the grade_id of its solution cell), as the introduction says.
     part_points: dict[str, int]
     #: A visible test line of the student notebook: the positive control of the searches that
@@ -229,6 +231,24 @@ def test_student_notebook_has_no_solutions_and_no_hidden_tests(assignment):
     # Classes keep their method signatures; every function and method body is a stub.
     assert sum(c.source.count("raise NotImplementedError()") for c in stubs) == assignment.stub_raises
     assert assignment.visible_line in release_lines  # positive control
+
+
+def test_every_check_runs_on_one_thread(assignment):
+    """Every check the test cells can call runs with torch on one thread (checks.one_thread:
+    on a loaded grading server torch's spinning threads made checks up to 100x slower), so the
+    module ends with ``one_thread_checks(globals())``; and the test cells call no other."""
+    module = importlib.import_module(assignment.checks_module)
+    names = [n for n in dir(module) if n.startswith("check_") and callable(getattr(module, n))]
+    assert len(names) >= len(assignment.part_points)
+    assert [n for n in names if not getattr(getattr(module, n), "one_thread", False)] == []
+    nb = nbformat.read(str(assignment.source), as_version=4)
+    called = {name for cell in nb.cells if cell.cell_type == "code"
+              for name in re.findall(r"\bgrade\.(check_\w+)\(", cell.source)}
+    assert called and called <= set(names), called - set(names)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            assert f"from {assignment.checks_module.rsplit('.', 1)[0]} import " \
+                   f"{assignment.checks_module.rsplit('.', 1)[1]} as grade" in cell.source, cell.id
 
 
 def test_every_mutant_applies_to_the_solution(assignment):

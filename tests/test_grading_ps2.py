@@ -18,7 +18,7 @@ from coursekit.grading import cyclegan as grade
 from grading_contract import *  # noqa: F403  (the tests every assignment has; see there)
 
 ASSIGNMENT = Assignment(
-    "ps2_cyclegan",
+    "ps2_cyclegan", "coursekit.grading.cyclegan",
     # The points of each part, as announced in the notebook's introduction.
     part_points={"ResidualBlock": 4, "lsgan_losses": 4, "cycle_identity_losses": 4,
                  "HistoryPool": 4, "generator_step": 4},

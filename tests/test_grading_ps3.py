@@ -27,7 +27,7 @@ from coursekit.models import patchnce
 from grading_contract import *  # noqa: F403  (the tests every assignment has; see there)
 
 ASSIGNMENT = Assignment(
-    "ps3_cut",
+    "ps3_cut", "coursekit.grading.cut",
     # The points of each part, as announced in the notebook's introduction.
     part_points={"patch_nce_loss": 5, "sample_patches": 4, "ProjectionHead": 4,
                  "multilayer_patch_nce": 4},

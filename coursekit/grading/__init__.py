@@ -1,13 +1,18 @@
 """Autograding for the course's nbgrader assignments.
 
-* :mod:`coursekit.grading.checks` -- building blocks for test cells: call a student's function
-  with coursekit's own implementation of the part refused, a time limit and no warnings on
-  stderr; compare with tolerances; run hidden tests without revealing their source.
-* :mod:`coursekit.grading.pix2pix` -- the checks of problem set 1 (``ps1_pix2pix``).
+* :mod:`coursekit.grading.checks` -- the toolkit every assignment's checks are made of: call a
+  student's function with coursekit's implementation of the part refused, a time limit, no
+  warnings on stderr and torch on one thread; compare values, gradients and optimizer steps
+  with tolerances; stand-ins (a stub discriminator, random PatchGANs and images); copy the
+  reference's weights into a student's layers; short training runs with measured thresholds;
+  hidden tests that fail without revealing their source.
+* The checks of each problem set, which its test cells call as ``grade.check_...``:
+  :mod:`coursekit.grading.pix2pix` (``ps1_pix2pix``), :mod:`coursekit.grading.cyclegan`
+  (``ps2_cyclegan``), :mod:`coursekit.grading.cut` (``ps3_cut``).
 * :mod:`coursekit.grading.course` -- drive nbgrader on a temporary copy of the course:
   generate the student version, submit notebooks, autograde, read the gradebook.
 
-See ``docs/instructors.md`` for the workflow.
+See ``docs/instructors.md`` for the workflow and the requirement each check tests.
 """
 from coursekit.grading.checks import (
     HiddenTestFailed,
