@@ -79,7 +79,7 @@ class _SimplePool:
 
 def test_pool_checks_accept_a_correct_pool_and_reject_mistakes():
     grade.check_pool_fills_first(_SimplePool, size=4, batches=(1, 2, 1))
-    assert 0.42 <= grade.check_pool_swaps(_SimplePool, size=5, queries=600) <= 0.58
+    assert 0.40 <= grade.check_pool_swaps(_SimplePool, size=5, queries=600) <= 0.60
     grade.check_pool_choice_is_uniform(_SimplePool, size=5, queries=1200, seed=1)
     grade.check_pool_uses_torch_generator(_SimplePool)
     grade.check_pool_detaches(_SimplePool)

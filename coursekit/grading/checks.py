@@ -55,6 +55,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "CALL_SECONDS",
+    "Counted",
     "HiddenTestFailed",
     "ReferenceUsed",
     "StepRecorder",
@@ -62,6 +63,7 @@ __all__ = [
     "StudentTimeout",
     "Threshold",
     "assert_close",
+    "assert_detached",
     "assert_gradients_match",
     "assert_same_update",
     "backward_discriminator_loss",
@@ -73,6 +75,7 @@ __all__ = [
     "forbid",
     "gan_adam",
     "hidden_tests",
+    "layers_in_call_order",
     "largest",
     "measure_receptive_field",
     "one_thread",
@@ -514,6 +517,25 @@ def parameter_modules(module: nn.Module) -> list[nn.Module]:
                                            or list(m.buffers(recurse=False)))]
 
 
+def layers_in_call_order(module: nn.Module, run: Callable[[], Any]) -> list[nn.Module]:
+    """The layers of ``module`` that own parameters or buffers (:func:`parameter_modules`) in the
+    order a forward pass first calls them: ``run()`` makes the pass (e.g. a
+    :func:`call_student` of the module). A student may register layers in any order; matching
+    by registration would then pair the reference's first conv with the student's second.
+    Layers the pass never calls come last, in registration order."""
+    layers = parameter_modules(module)
+    order: list[nn.Module] = []
+    handles = [layer.register_forward_pre_hook(
+        lambda m, args: order.append(m) if all(m is not o for o in order) else None)
+        for layer in layers]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return order + [layer for layer in layers if all(layer is not o for o in order)]
+
+
 def copy_weights(reference: Iterable[nn.Module], student: Iterable[nn.Module]) -> None:
     """Copy the weights (and running statistics) of the ``reference`` layers into the
     ``student``'s, matched in order: each student layer must be of the reference layer's type
@@ -579,6 +601,30 @@ class StubDiscriminator(nn.Module):
             raise AssertionError("D's input must start with the input image x: "
                                  "torch.cat([x, y], dim=1), not torch.cat([y, x], dim=1)")
         return F.avg_pool2d(image[:, c:].mean(1, keepdim=True), 2)
+
+
+class Counted:
+    """A function handed to a student's code in place of ``fn``: it calls ``fn`` and counts the
+    calls, so that a check can tell whether the student used the argument as the notebook asks
+    ("call the arguments") rather than a function of their own."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.calls = fn, 0
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def assert_detached(out: dict, keys: Iterable[str], what: str) -> None:
+    """The values of ``out`` under ``keys`` that are tensors carry no graph (what a training
+    step returns for logging and for the next update must not keep the step's graph alive)."""
+    attached = [key for key in keys if isinstance(out.get(key), Tensor) and out[key].requires_grad]
+    if attached:
+        raise AssertionError(f"{what} returned {', '.join(repr(k) for k in attached)} still "
+                             f"attached to the graph: return .detach() (or .item() for a loss), "
+                             f"so that the step's graph can be freed")
 
 
 def random_patchgan(in_channels: int, ndf: int, n_layers: int, seed: int,

@@ -33,10 +33,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coursekit.grading.checks import (
+    Counted,
     StubDiscriminator,
     StudentTimeout,
     Threshold,
     assert_close,
+    assert_detached,
     assert_gradients_match,
     assert_same_update,
     backward_discriminator_loss,
@@ -610,13 +612,14 @@ def _tiny_pix2pix(seed: int, lambda_l1: float, lr: float, size: int = 16, num_do
                               d_layers=d_layers, dropout=0.0, lambda_l1=lambda_l1, lr=lr))
 
 
-def _step(training_step, G, D, opt_G, opt_D, x, y, lambda_l1, seconds=None) -> dict:
+def _step(training_step, G, D, opt_G, opt_D, x, y, lambda_l1, seconds=None,
+          d_loss_fn=reference_discriminator_loss, g_loss_fn=reference_generator_loss) -> dict:
     with explain_missing_gradient("A loss without gradient: is D still frozen from the previous "
                                   "step (set requires_grad back to True before D's step), or is "
                                   "G(x) detached where G learns from it?"):
-        return call_student(training_step, G, D, opt_G, opt_D, x, y,
-                            reference_discriminator_loss, reference_generator_loss, lambda_l1,
-                            forbidden=STEP_REFERENCE, part="the training step", seconds=seconds)
+        return call_student(training_step, G, D, opt_G, opt_D, x, y, d_loss_fn, g_loss_fn,
+                            lambda_l1, forbidden=STEP_REFERENCE, part="the training step",
+                            seconds=seconds)
 
 
 def check_training_step_matches_reference(training_step: Callable, *, steps: int = 3,
@@ -811,6 +814,28 @@ def check_generator_loss_runs(generator_loss: Callable) -> None:
     """generator_loss returns the dict of its three terms."""
     x, y, fake = _constant_inputs((1, 3, 4, 4), 0.5, 1.0, -1.0)
     _g_loss(generator_loss, StubDiscriminator(condition=x), x, y, fake, 100.0)
+
+
+def check_training_step_uses_its_arguments(training_step: Callable, *, batch: int = 2,
+                                            size: int = 8, seed: int = 0) -> None:
+    """One step on a tiny pix2pix: the losses come from the functions passed in (as the
+    notebook asks, so that a mistake in parts 3 and 4 does not cost these points too), and
+    the losses it returns are detached (or numbers).
+
+    Catches the notebook's own ``discriminator_loss`` or ``generator_loss`` called instead of
+    ``d_loss_fn`` / ``g_loss_fn``, and losses returned with their graph."""
+    model = _tiny_pix2pix(seed, 100.0, 2e-4, size=size, num_downs=3, ngf=2, ndf=2)
+    opt_G, opt_D = gan_adam(model.G.parameters(), 2e-4), gan_adam(model.D.parameters(), 2e-4)
+    x, y = random_images(batch, 3, size, seed + 1, 2)
+    d_loss, g_loss = Counted(reference_discriminator_loss), Counted(reference_generator_loss)
+    out = _step(training_step, model.G, model.D, opt_G, opt_D, x, y, 100.0, d_loss_fn=d_loss,
+                g_loss_fn=g_loss)
+    if d_loss.calls == 0 or g_loss.calls == 0:
+        raise AssertionError(f"training_step must compute the losses with the functions it is "
+                             f"given: d_loss_fn was called {d_loss.calls} time(s), g_loss_fn "
+                             f"{g_loss.calls} time(s)")
+    require_keys(out, STEP_KEYS, "training_step")
+    assert_detached(out, STEP_KEYS, "training_step")
 
 
 def check_training_step_runs(training_step: Callable) -> None:

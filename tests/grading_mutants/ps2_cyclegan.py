@@ -35,6 +35,32 @@ _BRANCH = """        self.branch = nn.Sequential(
             nn.InstanceNorm2d(dim),
         )"""
 
+_POOL_BODY = """        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand(()) < 0.5:
+                index = int(torch.randint(0, self.size, ()))
+                out.append(self.images[index])
+                self.images[index] = image
+            else:
+                out.append(image)
+        return torch.stack(out)"""
+
+_POOL_SLOT_PER_BATCH = """        out = []
+        index = int(torch.randint(0, self.size, ()))  # one stored image for the whole batch
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif torch.rand(()) < 0.5:
+                out.append(self.images[index])
+                self.images[index] = image
+            else:
+                out.append(image)
+        return torch.stack(out)"""
+
 MUTANTS: tuple[Mutant, ...] = (
     # ---- part 1: ResidualBlock
     _m("block_relu_after_add", "ResidualBlock", "a ReLU after the addition",
@@ -117,6 +143,20 @@ MUTANTS: tuple[Mutant, ...] = (
        "elif torch.rand(()) < 0.5:\n                index = int(torch.randint(0, self.size, ()))",
        "elif random.random() < 0.5:\n                index = random.randrange(self.size)",
        {"hidden_pool_statistics"}, prefix="import random\n\n"),
+    _m("pool_stores_graph", "HistoryPool", "stores the images with their graph and detaches "
+       "only what it returns (every stored step's graph stays in memory)",
+       _POOL_BODY, _POOL_BODY.replace("for image in images.detach():", "for image in images:")
+                             .replace("return torch.stack(out)", "return torch.stack(out).detach()"),
+       {"hidden_pool_detached"}),
+    _m("pool_coin_per_batch", "HistoryPool", "one coin flipped per batch instead of per image",
+       _POOL_BODY, _POOL_BODY.replace("        out = []\n",
+                                      "        out = []\n        swap = torch.rand(()) < 0.5\n")
+                             .replace("elif torch.rand(()) < 0.5:", "elif swap:"),
+       {"hidden_pool_statistics"}),
+    _m("pool_slot_per_batch", "HistoryPool", "one stored image drawn per batch, returned for "
+       "every image of the batch that swaps",
+       _POOL_BODY, _POOL_SLOT_PER_BATCH,
+       {"hidden_pool_statistics"}),
     _m("pool_queue", "HistoryPool", "a queue instead of a random choice: the oldest stored "
        "image comes back",
        "                index = int(torch.randint(0, self.size, ()))\n"
@@ -139,6 +179,15 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("gstep_no_step", "generator_step", "forgotten opt_G.step()",
        "    opt_G.step()\n", "",
        {"test_gstep_reference", "hidden_gstep", "hidden_training_run"}),
+    _m("gstep_own_gan_loss", "generator_step", "the notebook's own lsgan_generator_loss called "
+       "instead of the argument gan_loss_fn",
+       "gan_loss_fn(D_B, fake_B) + gan_loss_fn(D_A, fake_A)",
+       "lsgan_generator_loss(D_B, fake_B) + lsgan_generator_loss(D_A, fake_A)",
+       {"hidden_gstep"}),
+    _m("gstep_returns_graph", "generator_step", "the loss and the generated images returned "
+       "with their graph",
+       'return {"G": loss.detach(), "fake_A": fake_A.detach(), "fake_B": fake_B.detach()}',
+       'return {"G": loss, "fake_A": fake_A, "fake_B": fake_B}', {"hidden_gstep"}),
 )
 
 
@@ -377,6 +426,19 @@ class HistoryPool:
     # comparison failed (G_AB's conv biases before instance norm have a true gradient of 0, whose
     # float32 noise Adam turned into +-lr): checks.assert_same_update compares gradients.
     "equivalent3": {
+        # The second conv registered before the first (the checks match layers in the order the
+        # forward pass calls them, not the order they were registered in).
+        "ResidualBlock": '''
+class ResidualBlock(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(dim)
+        self.conv_out = nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect")
+        self.conv_in = nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect")
+
+    def forward(self, x):
+        return x + self.norm(self.conv_out(F.relu(self.norm(self.conv_in(x)))))
+''',
         # The gradients accumulated by two backward() calls: GAN terms, then cycle + identity.
         "generator_step": '''
 def generator_step(G_AB, G_BA, D_A, D_B, opt_G, real_A, real_B, gan_loss_fn, cycle_identity_fn,

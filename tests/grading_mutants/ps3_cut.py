@@ -37,6 +37,9 @@ _NCE_RETURN = "    return F.cross_entropy(logits.reshape(batch * patches, patche
 
 _SAMPLER_IDS = "        ids = torch.randperm(locations, device=query.device)[:num_patches]\n"
 
+_SAMPLER_GATHER = """        query_vectors.append(query.flatten(2).transpose(1, 2)[:, ids])
+        key_vectors.append(key.flatten(2).transpose(1, 2)[:, ids])"""
+
 _HEAD_BODY = """        self.mlp = nn.Sequential(nn.Linear(in_channels, units), nn.ReLU(), nn.Linear(units, units))
 
     def forward(self, x):
@@ -96,8 +99,7 @@ MUTANTS: tuple[Mutant, ...] = (
        {"test_sampler_locations", "test_sampler_few_locations", "hidden_sampler"}),
     _m("sampler_reshape_without_transpose", "sample_patches", "reshape(B, -1, C) without "
        "moving the channels last: each vector mixes values of several locations",
-       "        query_vectors.append(query.flatten(2).transpose(1, 2)[:, ids])\n"
-       "        key_vectors.append(key.flatten(2).transpose(1, 2)[:, ids])",
+       _SAMPLER_GATHER,
        "        query_vectors.append(query.reshape(query.shape[0], -1, query.shape[1])[:, ids])\n"
        "        key_vectors.append(key.reshape(key.shape[0], -1, key.shape[1])[:, ids])",
        {"test_sampler_locations", "test_sampler_few_locations", "hidden_sampler",
@@ -111,6 +113,24 @@ MUTANTS: tuple[Mutant, ...] = (
        _SAMPLER_IDS,
        "        ids = torch.multinomial(torch.ones(locations), num_patches).to(query.device)\n",
        {"test_sampler_few_locations", "hidden_sampler"}),
+    _m("sampler_python_random", "sample_patches", "Python's random module instead of torch's "
+       "generator (torch.manual_seed does not repeat the draws)", _SAMPLER_IDS,
+       "        ids = torch.tensor(random.sample(range(locations), min(num_patches, locations)),\n"
+       "                           device=query.device)\n",
+       {"hidden_sampler_random"}, prefix="import random\n\n"),
+    _m("sampler_per_image", "sample_patches", "new random locations for every image of the batch",
+       _SAMPLER_IDS + _SAMPLER_GATHER,
+       "        rows = torch.arange(query.shape[0], device=query.device)[:, None]\n"
+       "        ids = torch.stack([torch.randperm(locations, device=query.device)[:num_patches]\n"
+       "                           for _ in range(query.shape[0])])\n"
+       "        query_vectors.append(query.flatten(2).transpose(1, 2)[rows, ids])\n"
+       "        key_vectors.append(key.flatten(2).transpose(1, 2)[rows, ids])",
+       {"test_sampler_locations", "hidden_sampler"}),
+    _m("sampler_detached", "sample_patches", "the sampled vectors detached (PatchNCE can no "
+       "longer train the generator)", _SAMPLER_GATHER,
+       "        query_vectors.append(query.detach().flatten(2).transpose(1, 2)[:, ids])\n"
+       "        key_vectors.append(key.detach().flatten(2).transpose(1, 2)[:, ids])",
+       {"hidden_sampler"}),
     # ---- part 3: ProjectionHead
     _m("head_no_relu", "ProjectionHead", "the ReLU between the two layers is missing",
        "nn.Sequential(nn.Linear(in_channels, units), nn.ReLU(), nn.Linear(units, units))",
@@ -171,6 +191,11 @@ MUTANTS: tuple[Mutant, ...] = (
        "    query_patches, _ = sample_patches(query_features, query_features, num_patches)\n"
        "    _, key_patches = sample_patches(key_features, key_features, num_patches)",
        {"test_multilayer_reference", "test_multilayer_input_side", "hidden_multilayer"}),
+    _m("multilayer_own_nce", "multilayer_patch_nce", "the notebook's own patch_nce_loss called "
+       "instead of the argument nce_loss",
+       "    losses = [nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
+       "    losses = [patch_nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
+       {"hidden_multilayer"}),
     _m("multilayer_one_head", "multilayer_patch_nce", "the first head for every layer",
        "    query_vectors = [head(q) for head, q in zip(heads, query_patches)]",
        "    query_vectors = [heads[0](q) for q in query_patches]",
@@ -363,6 +388,41 @@ def multilayer_patch_nce(G, heads, source, output, layers, sample_patches, nce_l
         with torch.set_grad_enabled(False):
             k = head(k_patches[l])
         losses.append(nce_loss(head(q_patches[l]), k))
+    return torch.stack(losses).mean()
+''',
+    },
+    # The input side's features computed in other ways (the check's fixtures are chosen so that
+    # the generator's gradients do not depend on such reorderings beyond float32 rounding).
+    "equivalent3": {
+        # One encoder call per layer, on each side.
+        "multilayer_patch_nce": '''
+def multilayer_patch_nce(G, heads, source, output, layers, sample_patches, nce_loss,
+                         num_patches=256):
+    query_features = [G(output, encode_layers=(layer,))[0] for layer in layers]
+    with torch.no_grad():
+        key_features = [G(source, encode_layers=(layer,))[0] for layer in layers]
+    query_patches, key_patches = sample_patches(query_features, key_features, num_patches)
+    total = 0
+    for head, q, k in zip(heads, query_patches, key_patches):
+        with torch.no_grad():
+            key_vectors = head(k)
+        total = total + nce_loss(head(q), key_vectors)
+    return total / len(layers)
+''',
+    },
+    "equivalent4": {
+        # Both sides encoded in one batched pass, the input side detached afterwards (the
+        # authors' code detaches the keys instead of computing them under no_grad).
+        "multilayer_patch_nce": '''
+def multilayer_patch_nce(G, heads, source, output, layers, sample_patches, nce_loss,
+                         num_patches=256):
+    n = output.shape[0]
+    features = G(torch.cat([output, source]), encode_layers=layers)
+    query_patches, key_patches = sample_patches([f[:n] for f in features],
+                                                [f[n:].detach() for f in features], num_patches)
+    losses = []
+    for head, q, k in zip(heads, query_patches, key_patches):
+        losses.append(nce_loss(head(q), head(k).detach()))
     return torch.stack(losses).mean()
 ''',
     },
