@@ -261,6 +261,12 @@ def test_every_mutant_applies_to_the_solution(assignment):
         assert mutant.caught_by <= set(mutants.PARTS[mutant.cell]), mutant.name
     per_part = {part: [m for m in mutants.MUTANTS if m.cell == part] for part in mutants.PARTS}
     assert all(len(ms) >= 2 for ms in per_part.values()), per_part
+    # A mutant that calls another part's solution shares its submission with no mistake there.
+    for ms in per_part.values():
+        for k, m in enumerate(ms):
+            assert m.calls <= set(mutants.PARTS), m.name
+            clashes = [other.name for part in m.calls for other in per_part[part][k:k + 1]]
+            assert not clashes, f"{m.name} would call a mutant ({clashes}): move it in MUTANTS"
     assert all(m.caught_by for m in mutants.MUTANTS)
     assert len(mutants.EQUIVALENT) >= 2 and all(
         set(answers) <= set(mutants.PARTS) for answers in mutants.EQUIVALENT.values())

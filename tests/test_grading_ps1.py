@@ -3,8 +3,8 @@
 The tests every assignment has come from tests/grading_contract.py (see there): the source
 notebook's structure and points, the committed student notebook is exactly nbgrader's output
 and hides solutions and hidden tests; slow: one nbgrader run with the solution, the untouched
-student notebook, correct solutions written differently, 20 realistic mistakes (4 submissions
-carrying one mistake per part, see tests/grading_mutants/ps1_pix2pix.py), a submission that
+student notebook, 3 correct solutions written differently, 22 realistic mistakes (6 submissions
+carrying at most one mistake per part, see tests/grading_mutants/ps1_pix2pix.py), a submission that
 calls coursekit's own implementations, and one with a crashing part, an endless loop and a
 flood of output.
 

@@ -1,8 +1,8 @@
 """Problem set 2 (CycleGAN): the notebooks, the checks its test cells call, and nbgrader end to end.
 
 The tests every assignment has come from tests/grading_contract.py (see there); slow: one
-nbgrader run with the solution, the untouched student notebook, two correct solutions written
-differently, 24 realistic mistakes (6 submissions carrying at most one mistake per part, see
+nbgrader run with the solution, the untouched student notebook, 4 correct solutions written
+differently, 29 realistic mistakes (9 submissions carrying at most one mistake per part, see
 tests/grading_mutants/ps2_cyclegan.py), a submission that calls coursekit's own
 implementations, and one with a crashing part, an endless loop and a flood of output.
 

@@ -2,8 +2,8 @@
 end to end.
 
 The tests every assignment has come from tests/grading_contract.py (see there); slow: one
-nbgrader run with the solution, the untouched student notebook, two correct solutions written
-differently, 22 realistic mistakes (6 submissions carrying at most one mistake per part, see
+nbgrader run with the solution, the untouched student notebook, 4 correct solutions written
+differently, 26 realistic mistakes (8 submissions carrying at most one mistake per part, see
 tests/grading_mutants/ps3_cut.py), a submission that calls coursekit's own implementations
 through names imported at the top of its cells, and one with a crashing part, an endless loop
 and a flood of output.

@@ -591,6 +591,19 @@ def _grads(modules: Sequence[nn.Module]) -> list[Tensor]:
             for m in modules for p in m.parameters()]
 
 
+def _assert_network_gradients(G: nn.Module, heads: nn.Module, reference: list[Tensor],
+                              what: str) -> None:
+    """The gradients of G's weights and of the heads' equal ``reference`` (``_grads([G, heads])``
+    of the reference), each network against its own largest gradient."""
+    mine = _grads([G, heads])
+    n_generator = len(list(G.parameters()))
+    for name, part in (("the generator", slice(0, n_generator)),
+                       ("the heads", slice(n_generator, None))):
+        _assert_gradients_close(torch.cat([g.flatten() for g in mine[part]]),
+                                torch.cat([g.flatten() for g in reference[part]]),
+                                f"the gradients of {name}'s weights {what}")
+
+
 def check_multilayer_matches_reference(multilayer_patch_nce: Callable, *, layers=(0, 4, 7, 10),
                                        batch: int = 2, size: int = 16, ngf: int = 4,
                                        n_blocks: int = 2, num_patches: int = 12,
@@ -621,13 +634,7 @@ def check_multilayer_matches_reference(multilayer_patch_nce: Callable, *, layers
     if not got.requires_grad:
         raise AssertionError(f"{what} does not depend on the generator's weights")
     got.backward()
-    mine = _grads([G, heads])
-    n_generator = len(list(G.parameters()))
-    for name, part in (("the generator", slice(0, n_generator)),
-                       ("the heads", slice(n_generator, None))):
-        _assert_gradients_close(torch.cat([g.flatten() for g in mine[part]]),
-                                torch.cat([g.flatten() for g in ref_grads[part]]),
-                                f"the gradients of {name}'s weights from {what}")
+    _assert_network_gradients(G, heads, ref_grads, f"from {what}")
 
 
 def check_multilayer_input_side_fixed(multilayer_patch_nce: Callable, *, layers=(0, 4, 7),
@@ -655,14 +662,8 @@ def check_multilayer_input_side_fixed(multilayer_patch_nce: Callable, *, layers=
     if source.grad is not None and source.grad.abs().max() > 0:
         raise AssertionError("the source image received a gradient: compute the input side "
                              "(its encoder features and their embeddings) under torch.no_grad()")
-    mine = _grads([G, heads])
-    n_generator = len(list(G.parameters()))
-    for name, part in (("the generator", slice(0, n_generator)),
-                       ("the heads", slice(n_generator, None))):
-        _assert_gradients_close(torch.cat([g.flatten() for g in mine[part]]),
-                                torch.cat([g.flatten() for g in ref_grads[part]]),
-                                f"the gradients of {name}'s weights (the input side must be a "
-                                f"fixed target: torch.no_grad())")
+    _assert_network_gradients(G, heads, ref_grads, "(the input side must be a fixed target: "
+                                                    "torch.no_grad())")
 
 
 #: The pass mark of the PatchNCE training run (40 steps at 16 px, seed 0 graded): the loss

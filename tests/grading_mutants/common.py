@@ -8,7 +8,11 @@ it, and only those: the mutation test asserts the exact set, so the mutants modu
 which test catches each mistake.
 
 Mutants of different parts are independent, so one submission carries one mutant of every part
-(:func:`mutant_submissions`), which keeps the number of notebooks to autograde small.
+(:func:`mutant_submissions`), which keeps the number of notebooks to autograde small. The
+exception is a mutant that calls the notebook's own solution of another part instead of the
+argument it was given ("call the arguments"): ``calls`` names those parts, which must be correct
+in its submission (no mutant of theirs at the same position in ``MUTANTS``; the grading contract
+checks this), or their mistake would cost its cells too.
 
 A mutants module defines ``PARTS`` (grade_id of each solution cell -> its graded cells),
 ``MUTANTS``, ``USES_REFERENCE`` (every part delegating to coursekit), ``BROKEN`` (one part per
@@ -30,6 +34,7 @@ class Mutant:
     new: str
     caught_by: frozenset[str]
     prefix: str = ""
+    calls: frozenset[str] = frozenset()
 
     def apply(self, solution: str) -> str:
         count = solution.count(self.old)
@@ -40,8 +45,8 @@ class Mutant:
 
 
 def mutant(name: str, cell: str, mistake: str, old: str, new: str, caught_by: Iterable[str],
-           prefix: str = "") -> Mutant:
-    return Mutant(name, cell, mistake, old, new, frozenset(caught_by), prefix)
+           prefix: str = "", calls: Iterable[str] = ()) -> Mutant:
+    return Mutant(name, cell, mistake, old, new, frozenset(caught_by), prefix, frozenset(calls))
 
 
 def _by_cell(mutants: Iterable[Mutant]) -> dict[str, list[Mutant]]:

@@ -106,7 +106,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("step_own_d_loss", "training_step", "the notebook's own discriminator_loss called "
        "instead of the argument d_loss_fn",
        "loss_D = d_loss_fn(D, x, y, fake)", "loss_D = discriminator_loss(D, x, y, fake)",
-       {"hidden_step"}),
+       {"hidden_step"}, calls={"discriminator_loss"}),
     _m("step_returns_graph", "training_step", "the losses returned with their graph",
        'return {"D": loss_D.detach(), **{k: v.detach() for k, v in losses.items()}}',
        'return {"D": loss_D, **losses}', {"hidden_step"}),

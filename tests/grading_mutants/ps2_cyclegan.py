@@ -179,15 +179,15 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("gstep_no_step", "generator_step", "forgotten opt_G.step()",
        "    opt_G.step()\n", "",
        {"test_gstep_reference", "hidden_gstep", "hidden_training_run"}),
-    _m("gstep_own_gan_loss", "generator_step", "the notebook's own lsgan_generator_loss called "
-       "instead of the argument gan_loss_fn",
-       "gan_loss_fn(D_B, fake_B) + gan_loss_fn(D_A, fake_A)",
-       "lsgan_generator_loss(D_B, fake_B) + lsgan_generator_loss(D_A, fake_A)",
-       {"hidden_gstep"}),
     _m("gstep_returns_graph", "generator_step", "the loss and the generated images returned "
        "with their graph",
        'return {"G": loss.detach(), "fake_A": fake_A.detach(), "fake_B": fake_B.detach()}',
        'return {"G": loss, "fake_A": fake_A, "fake_B": fake_B}', {"hidden_gstep"}),
+    _m("gstep_own_gan_loss", "generator_step", "the notebook's own lsgan_generator_loss called "
+       "instead of the argument gan_loss_fn",
+       "gan_loss_fn(D_B, fake_B) + gan_loss_fn(D_A, fake_A)",
+       "lsgan_generator_loss(D_B, fake_B) + lsgan_generator_loss(D_A, fake_A)",
+       {"hidden_gstep"}, calls={"lsgan_losses"}),
 )
 
 

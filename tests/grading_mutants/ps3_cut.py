@@ -191,16 +191,16 @@ MUTANTS: tuple[Mutant, ...] = (
        "    query_patches, _ = sample_patches(query_features, query_features, num_patches)\n"
        "    _, key_patches = sample_patches(key_features, key_features, num_patches)",
        {"test_multilayer_reference", "test_multilayer_input_side", "hidden_multilayer"}),
-    _m("multilayer_own_nce", "multilayer_patch_nce", "the notebook's own patch_nce_loss called "
-       "instead of the argument nce_loss",
-       "    losses = [nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
-       "    losses = [patch_nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
-       {"hidden_multilayer"}),
     _m("multilayer_one_head", "multilayer_patch_nce", "the first head for every layer",
        "    query_vectors = [head(q) for head, q in zip(heads, query_patches)]",
        "    query_vectors = [heads[0](q) for q in query_patches]",
        {"test_multilayer_reference", "test_multilayer_input_side", "hidden_multilayer",
         "hidden_nce_training_run"}),
+    _m("multilayer_own_nce", "multilayer_patch_nce", "the notebook's own patch_nce_loss called "
+       "instead of the argument nce_loss",
+       "    losses = [nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
+       "    losses = [patch_nce_loss(q, k) for q, k in zip(query_vectors, key_vectors)]",
+       {"hidden_multilayer"}, calls={"patch_nce_loss"}),
 )
 
 
