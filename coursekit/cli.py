@@ -3,24 +3,36 @@
     coursekit data list
     coursekit data download NAME [--root DIR]
     coursekit data preview NAME --out FILE.png [--size 128] [--n 8] [--split train]
-    coursekit train METHOD [--data NAME|PATH] [--preset fast|paper] [--steps N] [--out DIR]
-                           [--resume] [--device D] [--precision fp32|bf16|fp16]
-    coursekit eval METHOD --checkpoint PATH [--data NAME|PATH] [--json]
+    coursekit train METHOD [--data NAME|PATH] [--split train] [--preset fast|paper] [--steps N]
+                           [--out DIR] [--resume] [--device D] [--precision fp32|bf16|fp16]
+                           [--checkpoint-every N] [--keep-every N]
+    coursekit eval METHOD --checkpoint PATH [--data NAME|PATH] [--split test] [--json]
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
-``coursekit.models``) so that notebooks and the command line do the same thing.
+``coursekit.models``) so that notebooks and the command line do the same thing. A user's
+mistake ends with one line, ``coursekit: error: ...`` in the command line's own words (its
+flags, not Python's arguments) and exit status 1 (2 for a wrong command); Ctrl-C during
+training saves a checkpoint, prints the command that resumes it and exits with 130. What the
+command line does with each kind of bad input: ``docs/cli.md``. ``COURSEKIT_TRACEBACK=1``
+shows the traceback of any error.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 
 class CLIError(Exception):
-    """An error with a message meant for the person at the terminal (no traceback)."""
+    """An error with a message meant for the person at the terminal (no traceback; exit 1)."""
+
+
+class UsageError(CLIError):
+    """A command or option that cannot work as given (exit 2, as argparse's own)."""
 
 
 # ----------------------------------------------------------------------------- data
@@ -39,7 +51,13 @@ def _data_list(args) -> None:
 
 def _data_download(args) -> None:
     from coursekit.data import download
+    from coursekit.data.catalog import data_root
 
+    root = Path(args.root).expanduser() if args.root else data_root()
+    flag = "--root" if args.root else ("COURSEKIT_DATA" if os.environ.get("COURSEKIT_DATA", "")
+                                       .strip() else "the data folder")
+    _check_writable_folder(root, flag, remedy="Pass --root DIR, or set COURSEKIT_DATA=DIR, to "
+                                              "a folder you can write to")
     path = download.download(args.name, root=args.root)
     print(f"{args.name} is ready in {path}")
 
@@ -49,11 +67,47 @@ def _data_preview(args) -> None:
 
     from coursekit.data import preview_grid
 
-    grid = preview_grid(args.name, split=args.split, size=args.size, n=args.n, seed=args.seed)
+    if args.n < 1:
+        raise UsageError(f"--n {args.n}: the preview needs at least one item (--n 1 or more)")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable_file(out, "--out")
+    grid = preview_grid(args.name, split=args.split, size=args.size, n=args.n, seed=args.seed)
     save_image(grid, out)
     print(f"wrote {out} ({grid.shape[2]}x{grid.shape[1]} px)")
+
+
+# ----------------------------------------------------------------------------- files
+def _check_writable_file(path: Path, flag: str) -> None:
+    """``path`` can be written as a file: its folder exists or can be made, and is writable."""
+    if path.is_dir():
+        raise CLIError(f"{flag} {path} is a folder; give the name of the file to write")
+    _check_writable_folder(path.parent, flag, of=path,
+                           remedy=f"Choose another {flag}, in a folder you can write to")
+
+
+def _check_writable_folder(folder: Path, flag: str, of: Path | None = None,
+                           remedy: str | None = None) -> bool:
+    """Make ``folder`` (and its parents) if missing and check that a file can be written in
+    it, with errors that name ``flag`` and end with ``remedy``. Returns True if the folder was
+    created here."""
+    what = f"{flag} {of if of is not None else folder}"
+    remedy = remedy or f"Choose another {flag}, a folder you can write to"
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"{what}: {folder} is a file, not a folder (a folder is created if it "
+                       f"does not exist). {remedy}")
+    for parent in folder.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CLIError(f"{what}: {parent} is a file, so no folder can be made inside it. "
+                           f"{remedy}")
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CLIError(f"{what}: cannot write into {folder} ({error.strerror or error}). "
+                       f"{remedy}") from None
+    return created
 
 
 # ----------------------------------------------------------------------------- train / eval
@@ -63,58 +117,181 @@ def _method_module(name: str):
     try:
         return load_method_module(name)
     except ValueError as err:
-        raise CLIError(str(err)) from None
+        raise UsageError(str(err)) from None
 
 
-def _configs(module, args):
+def _configs(module, args, out: Path):
     """The method's config for ``--preset``, with the command line's overrides applied."""
     from dataclasses import replace
 
-    config = module.Config.fast() if args.preset == "fast" else module.Config.paper()
-    train = {"out_dir": args.out or f"runs/{args.method}-{args.preset}", "resume": args.resume}
+    preset = args.preset or "fast"
+    config = module.Config.fast() if preset == "fast" else module.Config.paper()
+    train = {"out_dir": str(out), "resume": args.resume,
+             "data": _data_key(args.data or module.DEFAULT_DATA)}
     if args.steps is not None:
         train.update(steps=args.steps, decay_steps=args.steps // 2, epochs=None, epochs_decay=0)
-    if args.device:
-        train["device"] = args.device
-    if args.precision:
-        train["precision"] = args.precision
+    for flag in ("device", "precision", "checkpoint_every", "keep_every"):
+        if getattr(args, flag) is not None:
+            train[flag] = getattr(args, flag)
     method = {"train": replace(config.train, **train)}
     if getattr(args, "direction", None):
         if not hasattr(config, "direction"):
-            raise CLIError(f"{args.method} has no --direction: it trains both ways (or one fixed "
+            raise UsageError(f"{args.method} has no --direction: it trains both ways (or one fixed "
                            "way) on unpaired data; leave the option out")
         method["direction"] = args.direction
     return replace(config, **method)
 
 
-def _train(args) -> None:
-    from coursekit.data import get_dataset
-    from coursekit.train import fit
+def _resumed_configs(module, args, out: Path, checkpoint: dict):
+    """The settings of the run in ``out`` (from its checkpoint), with the overrides a resumed
+    run may take (device, precision; --steps and --data are checked against the run)."""
+    from dataclasses import replace
+
+    from coursekit.models import config_from_dict
+    from coursekit.train import TrainConfig
+
+    ignored = [flag for flag, value in (("--preset", args.preset), ("--direction", args.direction))
+               if value is not None]
+    if ignored:
+        print(f"coursekit: note: {' and '.join(ignored)} ignored: a resumed run keeps the "
+              f"settings it was started with (they are in {out / 'latest.pt'})", file=sys.stderr)
+    config = config_from_dict(module.Config, checkpoint["method_config"])
+    saved = dict(checkpoint["config"])
+    train = TrainConfig(**{**saved, "out_dir": str(out), "resume": True})
+    overrides: dict = {}
+    if args.steps is not None:
+        overrides.update(steps=args.steps, decay_steps=args.steps // 2, epochs=None,
+                         epochs_decay=0)
+    for flag in ("device", "precision", "checkpoint_every", "keep_every"):
+        if getattr(args, flag) is not None:
+            overrides[flag] = getattr(args, flag)
+    if args.data is not None:
+        overrides["data"] = _data_key(args.data)
+    return replace(config, train=replace(train, **overrides))
+
+
+def _data_key(data: str) -> str:
+    """What a run records as its data: a folder as an absolute path (so that ``eval`` and
+    ``--resume`` find it from any working directory), a dataset name as it is."""
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.is_dir() else data
+
+
+def _run_checkpoint(out: Path, method_name: str) -> dict | None:
+    """The checkpoint of the run in ``out`` (None if there is none yet), checked to belong to
+    ``method_name``."""
+    from coursekit.models import method_classes, method_name_of
+    from coursekit.train import load_checkpoint
+
+    latest = out / "latest.pt"
+    if not latest.exists():
+        return None
+    checkpoint = load_checkpoint(latest)
+    other = method_name_of(checkpoint.get("method_class", ""))
+    if checkpoint.get("method_class") not in method_classes(_method_module(method_name)):
+        command = f"coursekit train {other} --out {shlex.quote(str(out))} --resume"
+        raise CLIError(f"{latest} is a run of {other or checkpoint.get('method_class')}, not of "
+                       f"{method_name}" + (f": to continue it, run {command}" if other else ""))
+    if checkpoint.get("method_config") is None:
+        raise CLIError(f"{latest} does not record the settings of its model (written by an older "
+                       f"coursekit): start a new run with another --out")
+    return checkpoint
+
+
+def _total_steps(checkpoint: dict) -> int:
+    from coursekit.train import steps_from_epochs
+
+    config = checkpoint["config"]
+    if config.get("steps") is not None:
+        return int(config["steps"])
+    return steps_from_epochs(config["epochs"], config["epochs_decay"],
+                             checkpoint["progress"]["batches_per_epoch"])[0]
+
+
+def _open_data(module, method_name: str, data: str, split: str, size: int, purpose: str):
+    """The dataset ``data`` (split ``split``), checked to suit ``method_name``."""
+    from coursekit.data import SYNTHETIC, get_dataset
+
+    dataset = get_dataset(data, split=split, size=size)
+    if len(dataset) == 0:
+        raise CLIError(f"{data} (split {split}) has no items to {purpose}")
+    pairing = getattr(dataset, "pairing", None)
+    paired_names = ", ".join(n for n, info in SYNTHETIC.items() if info.kind == "paired")
+    if pairing == "single":
+        raise CLIError(
+            f"{data} is one folder of images (no A and B): {method_name} needs two sides to "
+            f"{purpose}. Put them in A/train and B/train (pairs matched by file name), trainA "
+            f"and trainB (two unpaired domains) or train/ (A|B side by side in each file)")
+    if getattr(module, "PAIRED", False) and pairing == "unpaired":
+        raise CLIError(
+            f"{method_name} learns from pairs (each input with its own target image), but {data} "
+            f"is unpaired (two unrelated collections). Use paired data, e.g. {paired_names}, a "
+            f"downloaded pix2pix dataset (pix2pix/facades, edges2shoes, ...) or your own folder of "
+            f"A|B images; for unpaired data use cyclegan, cut or fastcut")
+    return dataset
+
+
+def _train(args) -> int:
+    from coursekit.train import fit, select_device
+    from coursekit.train.device import FP16_ON_CPU
 
     module = _method_module(args.method)
-    config = _configs(module, args)
-    data = args.data or module.DEFAULT_DATA
-    dataset = get_dataset(data, split="train", size=config.image_size)
+    out = Path(args.out or f"runs/{args.method}-{args.preset or 'fast'}")
+    if out.exists() and not out.is_dir():
+        _check_writable_folder(out, "--out")  # raises: a file
+    checkpoint = _run_checkpoint(out, args.method) if out.is_dir() else None
+    if checkpoint is not None and args.resume:
+        config = _resumed_configs(module, args, out, checkpoint)
+        step, total = checkpoint["progress"]["step"], _total_steps(checkpoint)
+        if step >= total and (args.steps is None or args.steps == total):
+            print(f"The run in {out} is finished: {step} of {total} steps. Its checkpoint is "
+                  f"{out / 'latest.pt'}.\nscore it: coursekit eval {args.method} --checkpoint "
+                  f"{shlex.quote(str(out / 'latest.pt'))}\nTo train longer, start a new run "
+                  f"with more --steps and another --out (the learning-rate schedule is set by "
+                  f"the length of the run).")
+            return 0
+    else:
+        config = _configs(module, args, out)
+    # (A run from before coursekit recorded its data trained on the default.)
+    dataset = _open_data(module, args.method, config.train.data or module.DEFAULT_DATA,
+                         args.split or "train", config.image_size, "train on")
+    if config.train.precision == "fp16" and select_device(config.train.device).type == "cpu":
+        raise CLIError(FP16_ON_CPU)
+    created = _check_writable_folder(out, "--out")
     method = module.build(config)
-    result = fit(method, dataset, config.train)
+    command = f"coursekit train {args.method} --out {shlex.quote(str(out))} --resume"
+    try:
+        result = fit(method, dataset, config.train, resume_command=command)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # nothing was written: leave no empty run folder behind
+        raise
     if result.interrupted:
-        return  # fit has said where the checkpoint is and how to resume
+        return 130  # fit has said where the checkpoint is and how to resume
     losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items())
+    checkpoint_path = result.checkpoint or out / "latest.pt"
     print(f"trained {result.step} steps in {result.seconds:.0f} s ({losses}); checkpoint: "
-          f"{result.checkpoint}\nscore it: coursekit eval {args.method} --checkpoint "
-          f"{result.checkpoint}")
+          f"{checkpoint_path}\nscore it: coursekit eval {args.method} --checkpoint "
+          f"{shlex.quote(str(checkpoint_path))}")
+    return 0
 
 
-def _eval(args) -> None:
+def _eval(args) -> int:
     import torch
 
-    from coursekit.data import get_dataset
     from coursekit.models import load_trained
+    from coursekit.train import load_checkpoint
 
     module = _method_module(args.method)
     method, config = load_trained(args.method, args.checkpoint)
-    data = args.data or module.DEFAULT_DATA
-    dataset = get_dataset(data, split="test", size=config.image_size)
+    recorded = load_checkpoint(args.checkpoint)["config"].get("data")
+    data = args.data or recorded or module.DEFAULT_DATA
+    split = args.split or "test"
+    dataset = _open_data(module, args.method, data, split, config.image_size, "score")
+    source = ("--data" if args.data else "the data it was trained on" if recorded
+              else "its default data")
+    print(f"scoring {args.checkpoint} on {data}, split {split} ({len(dataset)} items; {source})",
+          file=sys.stderr if args.json else sys.stdout, flush=True)
     with torch.no_grad():
         scores = method.evaluate(dataset)
     if args.json:
@@ -122,9 +299,29 @@ def _eval(args) -> None:
     else:
         for key, value in scores.items():
             print(f"{key:>28}: {value:.4f}")
+    return 0
 
 
 # ----------------------------------------------------------------------------- parser
+def _at_least(minimum: int, meaning: str):
+    """argparse type: an integer >= ``minimum``; ``meaning`` says what a valid one is."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small: give {meaning}")
+        return value
+
+    return parse
+
+
+_count = _at_least(1, "1 or more")
+_interval = _at_least(0, "0 (off) or more")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from coursekit.models import available_methods
 
@@ -154,22 +351,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=f"train a method (available: {listing})")
     p.add_argument("method", help=f"one of: {listing}")
     p.add_argument("--data", default=None, help="dataset name or folder (default: the method's "
-                                                "synthetic dataset)")
-    p.add_argument("--preset", choices=["fast", "paper"], default="fast")
-    p.add_argument("--steps", type=int, default=None, help="total iterations (half of them decay)")
+                                                "synthetic dataset; a resumed run: its own)")
+    p.add_argument("--split", default=None, help="the split to train on (default: train)")
+    p.add_argument("--preset", choices=["fast", "paper"], default=None,
+                   help="fast (CPU, default) or paper settings")
+    p.add_argument("--steps", type=_count, default=None,
+                   help="total iterations (half of them decay)")
     p.add_argument("--out", default=None, help="run directory (default runs/METHOD-PRESET)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest.pt, with its own settings")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None)
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
                    help="which side of paired data is the input (the official pix2pix facades "
                         "archive keeps labels on the B side: use BtoA for labels -> photo)")
+    p.add_argument("--checkpoint-every", type=_interval, default=None,
+                   help="write latest.pt every N steps (default: the preset's)")
+    p.add_argument("--keep-every", type=_interval, default=None,
+                   help="also keep step_N.pt snapshots every N steps (default 0: none)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="ground-truth scores of a trained model")
     p.add_argument("method", help=f"one of: {listing}")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data", default=None)
+    p.add_argument("--data", default=None,
+                   help="dataset name or folder (default: the data the run was trained on)")
+    p.add_argument("--split", default=None, help="the split to score (default: test)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.set_defaults(func=_eval)
     return parser
@@ -179,17 +386,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message tells the user what to do: shown without a traceback."""
     from coursekit.data.catalog import UnknownDatasetError
     from coursekit.data.download import DownloadError
-    from coursekit.train import CheckpointError, NonFiniteLossError
+    from coursekit.train import (CheckpointError, CheckpointSaveError, DeviceUnavailableError,
+                                 NonFiniteLossError)
 
     return (CLIError, ValueError, FileNotFoundError, FileExistsError, UnknownDatasetError,
-            DownloadError, CheckpointError, NonFiniteLossError)
+            DownloadError, CheckpointError, CheckpointSaveError, NonFiniteLossError,
+            DeviceUnavailableError)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except KeyboardInterrupt:
         print("coursekit: interrupted", file=sys.stderr)
         return 130
@@ -198,8 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"coursekit: error: {message}", file=sys.stderr)
-        return 2 if isinstance(err, CLIError) else 1
-    return 0
+        return 2 if isinstance(err, UsageError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -196,6 +196,16 @@ def test_aligned_image_with_odd_width_is_refused(tmp_path):
         AlignedFolder(tmp_path, "train")
 
 
+def test_square_images_are_not_aligned_pairs(tmp_path):
+    # 64x64 would split into two 32x64 halves and be stretched to squares without a word.
+    save(tmp_path / "train" / "square.png", rand_array(64, 64, 0))
+    with pytest.raises(DataFolderError, match=r"square\.png is 64x64 px, so its halves would be "
+                                              r"32x64 px.*A/train/.*trainA/"):
+        AlignedFolder(tmp_path, "train")
+    save(tmp_path / "wide" / "train" / "x.png", rand_array(32, 96, 0))  # 3:1, halves 48x32: kept
+    assert len(AlignedFolder(tmp_path / "wide", "train")) == 1
+
+
 def test_corrupt_image_error_names_the_file(tmp_path):
     make_aligned(tmp_path, n=1)
     (tmp_path / "train" / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")

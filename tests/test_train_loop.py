@@ -262,7 +262,11 @@ def test_fit_writes_metrics_samples_and_checkpoints(tmp_path):
 
 
 def test_fp16_saves_the_grad_scaler_and_bf16_trains(tmp_path):
-    fit(new_toy(), PairedToyDataset(), config(tmp_path, "fp16", steps=3, decay_steps=0, precision="fp16"))
+    # fp16 on a CPU trains (here: the only place its GradScaler can be tested without a GPU),
+    # with a warning that it is for GPUs; the command line refuses it (tests/test_cli_errors.py).
+    with pytest.warns(UserWarning, match="fp16 is for GPUs"):
+        fit(new_toy(), PairedToyDataset(), config(tmp_path, "fp16", steps=3, decay_steps=0,
+                                                  precision="fp16"))
     scaler = load_checkpoint(tmp_path / "fp16" / "latest.pt")["scaler"]
     assert scaler["scale"] > 0 and scaler["_growth_tracker"] == 6  # 3 steps x (D + G) updates
     method = new_toy()
@@ -459,3 +463,31 @@ def test_eval_dataset_needs_an_evaluate_method(tmp_path):
 def test_sample_grid_rejects_mismatched_images(tmp_path):
     with pytest.raises(ValueError, match="share N, H and W"):
         save_sample_grid({"a": torch.zeros(2, 3, 16, 16), "b": torch.zeros(2, 3, 8, 8)}, tmp_path / "x.png")
+
+
+def test_a_restart_removes_what_killed_saves_left_and_logs_each_step_once(tmp_path):
+    """A process killed mid-save leaves ``.latest.pt.XXXX.tmp`` (and sample) temporaries; one
+    killed before its first checkpoint leaves metric lines that a restart from step 0 logs
+    again. The next fit in that folder removes the temporaries and starts metrics.jsonl anew."""
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / ".latest.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    (run / "samples" / ".step_000003.png.xyz.tmp").write_bytes(b"half a picture")
+    (run / "notes.tmp").write_text("not ours")  # not a temporary of atomic_write_bytes: kept
+    (run / "metrics.jsonl").write_text('{"step": 1, "losses": {}}\n{"step": 2, "losses": {}}\n')
+    fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=4, decay_steps=0, resume=True))
+    assert sorted(p.name for p in run.rglob("*.tmp")) == ["notes.tmp"]
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_cli_wording_of_resume_messages(tmp_path, capsys):
+    """With ``resume_command`` (the command line passes it), the messages about continuing a run
+    quote the command, not the Python call."""
+    command = "coursekit train toy --out run --resume"
+    fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=2, decay_steps=0))
+    with pytest.raises(FileExistsError) as error:
+        fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=2, decay_steps=0),
+            resume_command=command)
+    assert command in str(error.value) and "--out" in str(error.value)
+    assert "TrainConfig" not in str(error.value) and "out_dir" not in str(error.value)

@@ -111,13 +111,20 @@ def get_dataset(name_or_path: str | os.PathLike, split: str = "train", size: int
     path = Path(key).expanduser()
     if path.exists():
         return folders.open_folder(path, split=split, **_folder_size_kwargs(size), **kwargs)
+    if key.startswith((".", "~", "/")) or os.sep in key or (os.altsep or os.sep) in key:
+        # Written as a path (catalog names have at most one "/": "pix2pix/facades"): say so.
+        if key.count("/") != 1 or key.startswith((".", "/", "~")):
+            raise FileNotFoundError(
+                f"No dataset folder {key}: it does not exist (relative paths start from "
+                f"{Path.cwd()}). Give an existing folder, or a dataset name (coursekit data list).")
     try:
         canonical = catalog.resolve_name(key)
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError):
         known = ", ".join(list(SYNTHETIC) + sorted(catalog.CATALOG))
         raise ValueError(
             f"Unknown dataset {key!r}: it is neither a synthetic dataset, a catalog name, nor an "
-            f"existing folder. Known names: {known}. ({err})"
+            f"existing folder. Known names: {known} (catalog names are also accepted as "
+            f"'pix2pix/NAME' or 'cyclegan/NAME')."
         ) from None
     root = download.dataset_path(canonical)  # raises with the download command if missing
     return folders.open_folder(root, split=split, **_folder_size_kwargs(size), **kwargs)

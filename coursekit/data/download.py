@@ -606,6 +606,9 @@ class HFImageDataset(Dataset):
             raise ValueError(f"column(s) {missing} not in the dataset; it has {list(features)}")
         self.columns = columns
         self.aligned = bool(aligned)
+        #: As the folder datasets': "paired", "unpaired" or "single".
+        self.pairing = ("single" if len(columns) == 1 else "paired" if self.aligned
+                        else "unpaired")
         self.transform = transform or PairTransform(preprocess, load_size=load_size,
                                                     crop_size=crop_size,
                                                     flip=train if flip is None else flip)

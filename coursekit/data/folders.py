@@ -61,6 +61,11 @@ _LAYOUTS_HELP = """Accepted layouts (ROOT is the folder given):
   ROOT/*.png                     a single folder of images (items have only "A")"""
 
 
+#: Width / height of an aligned A|B image: 2 for square halves (every pix2pix dataset); halves
+#: from 3:4 to 3:2 are accepted, a square image (halves of 1:2) is not.
+ALIGNED_RATIO = (1.5, 3.0)
+
+
 class DataFolderError(ValueError):
     """A folder, or a file in it, does not have the layout or content a loader expects."""
 
@@ -185,6 +190,9 @@ class _FolderDataset(Dataset):
     """Shared transform handling and index checks; subclasses define ``__len__`` and
     ``__getitem__``."""
 
+    #: "paired" (pixel-aligned A and B), "unpaired" (two domains) or "single" (A only).
+    pairing = "paired"
+
     def __init__(self, *, train: bool, preprocess: str, load_size: int, crop_size: int,
                  flip: bool | None, transform: PairTransform | None) -> None:
         if transform is None:
@@ -223,6 +231,8 @@ class AlignedFolder(_FolderDataset):
     Items: ``{"A", "B", "path_A", "path_B"}`` (both paths name the same file).
     """
 
+    pairing = "paired"
+
     def __init__(self, root: str | os.PathLike, split: str | None = "train", *,
                  preprocess: str = "resize_and_crop", load_size: int = 286,
                  crop_size: int = 256, flip: bool | None = None,
@@ -247,12 +257,19 @@ class AlignedFolder(_FolderDataset):
 
     @staticmethod
     def _check_width(path: Path, width: int, height: int) -> None:
+        other_layouts = ("If A and B are separate files, put them in A/train/ and B/train/ "
+                         "(pairs matched by file name) or in trainA/ and trainB/ (two unpaired "
+                         "domains).")
         if width < 2 or width % 2:
             raise DataFolderError(
                 f"{path} is {width}x{height} px, which cannot be an aligned A|B image: the two "
                 "halves must have the same width, so the total width must be even (e.g. "
-                "512x256 for two 256x256 images). If A and B are separate files, put them in "
-                "A/ and B/ folders (PairedFolders) or trainA/ and trainB/ (UnalignedFolders).")
+                f"512x256 for two 256x256 images). {other_layouts}")
+        if not ALIGNED_RATIO[0] <= width / height <= ALIGNED_RATIO[1]:
+            raise DataFolderError(
+                f"{path} is {width}x{height} px, so its halves would be {width // 2}x{height} px: "
+                f"not an aligned A|B image, whose width is about twice its height (512x256 for "
+                f"two 256x256 images; every pix2pix dataset is 2:1). {other_layouts}")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[self._check_index(index)]
@@ -277,6 +294,8 @@ class PairedFolders(_FolderDataset):
 
     Items: ``{"A", "B", "path_A", "path_B"}``.
     """
+
+    pairing = "paired"
 
     def __init__(self, dir_A: str | os.PathLike, dir_B: str | os.PathLike, *, train: bool = True,
                  preprocess: str = "resize_and_crop", load_size: int = 286,
@@ -354,6 +373,8 @@ class UnalignedFolders(_FolderDataset):
     Items: ``{"A", "B", "path_A", "path_B"}``.
     """
 
+    pairing = "unpaired"
+
     def __init__(self, root: str | os.PathLike, split: str = "train", serial: bool = False,
                  seed: int = 0, *, preprocess: str = "resize_and_crop", load_size: int = 286,
                  crop_size: int = 256, flip: bool | None = None,
@@ -408,6 +429,8 @@ class SingleFolder(_FolderDataset):
         preprocess, load_size, crop_size, transform: as in :class:`AlignedFolder`.
         flip: random flips (off by default: single folders are usually inference inputs).
     """
+
+    pairing = "single"
 
     def __init__(self, folder: str | os.PathLike, *, preprocess: str = "resize_and_crop",
                  load_size: int = 286, crop_size: int = 256, flip: bool | None = False,
@@ -499,7 +522,7 @@ def open_folder(path: str | os.PathLike, split: str = "train",
     if splits:
         raise FileNotFoundError(
             f"{path} has no split {split!r}; it has the split(s) {', '.join(splits)}. "
-            f"Pass split= one of those.")
+            f"Choose one of those (--split on the command line, split= in Python).")
     if (path / "A").is_dir() and (path / "B").is_dir():
         return PairedFolders(path / "A", path / "B", train=train, **transform_kw)
     if _has_images(path):

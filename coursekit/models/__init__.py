@@ -5,7 +5,8 @@ Each method module defines:
 * ``Config``: a dataclass with the paper's defaults and two presets, ``Config.paper()`` and
   ``Config.fast()`` (small enough to train on a laptop CPU in minutes);
 * a ``coursekit.train.Method`` subclass with its networks, losses and one training step;
-* ``build(config) -> Method`` and ``DEFAULT_DATA`` (the offline synthetic dataset it trains on).
+* ``build(config) -> Method``, ``DEFAULT_DATA`` (the offline synthetic dataset it trains on) and
+  ``PAIRED`` (whether it needs pixel-aligned pairs).
 
 ``METHODS`` maps the command-line name to the module; the CLI lists what is here.
 """
@@ -61,6 +62,22 @@ def config_from_dict(cls: type, values: dict[str, Any]):
     return cls(**kwargs)
 
 
+def method_classes(module: ModuleType) -> set[str]:
+    """"module.Class" of the Method subclasses a method's module defines or imports."""
+    from coursekit.train import Method
+
+    return {f"{c.__module__}.{c.__qualname__}" for c in vars(module).values()
+            if isinstance(c, type) and issubclass(c, Method) and c is not Method}
+
+
+def method_name_of(method_class: str) -> str | None:
+    """The command-line name of the method whose class is ``method_class`` ("module.Class", as
+    checkpoints record it), or None."""
+    module = method_class.rsplit(".", 1)[0]
+    names = [name for name, path in METHODS.items() if path == module]
+    return names[0] if names else None
+
+
 def load_trained(name: str, checkpoint: str | os.PathLike):
     """Rebuild method ``name`` from a training checkpoint: ``(method, config)``.
 
@@ -70,7 +87,16 @@ def load_trained(name: str, checkpoint: str | os.PathLike):
     from coursekit.train import load_checkpoint, load_weights
 
     module = load_method_module(name)
-    saved = load_checkpoint(checkpoint).get("method_config")
+    saved_checkpoint = load_checkpoint(checkpoint)
+    written_by = saved_checkpoint.get("method_class", "")
+    if written_by not in method_classes(module):
+        from coursekit.train import CheckpointError
+
+        other = method_name_of(written_by)
+        hint = (f" (use `{other}` instead of `{name}`)" if other else "")
+        raise CheckpointError(f"{checkpoint} holds a {written_by.rsplit('.', 1)[-1]} model, "
+                              f"trained by {other or written_by}, not by {name}{hint}.")
+    saved = saved_checkpoint.get("method_config")
     if saved is None:
         raise ValueError(f"{checkpoint} does not record the settings of the model it holds "
                          f"(written by an older coursekit?); build {name} with those settings "

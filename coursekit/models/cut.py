@@ -63,6 +63,8 @@ from coursekit.nn import GANLoss, PatchGANDiscriminator, ResnetGenerator, init_w
 from coursekit.train import Method, TrainConfig, unwrap
 
 DEFAULT_DATA = "synthetic-zebras"
+#: Unpaired: it needs two domains, not pairs (paired data trains it too, as two domains).
+PAIRED = False
 
 #: CUT's PatchNCE layers in ``ResnetGenerator(antialias=True).model`` (§3.3.2).
 PAPER_LAYERS = (0, 4, 8, 12, 16)

@@ -57,6 +57,8 @@ from coursekit.nn import (GANLoss, ImagePool, PatchGANDiscriminator, ResnetGener
 from coursekit.train import Method, TrainConfig, unwrap
 
 DEFAULT_DATA = "synthetic-zebras"
+#: Unpaired: it needs two domains, not pairs (paired data trains it too, as two domains).
+PAIRED = False
 
 #: The paper's loss ablation (thesis Tables 3.4/3.5), as ``Config`` overrides. The paper ran
 #: it without the identity loss, which it introduced only for paintings <-> photos.

@@ -4,7 +4,7 @@ The method, the networks and the training step are CUT's (``coursekit.models.cut
 explains both); this module only makes FastCUT's settings the defaults, so that
 ``coursekit train fastcut`` and ``coursekit eval fastcut`` pick them up.
 """
-from coursekit.models.cut import CUT, DEFAULT_DATA, build
+from coursekit.models.cut import CUT, DEFAULT_DATA, PAIRED, build
 from coursekit.models.cut import FastCUTConfig as Config
 
-__all__ = ["CUT", "Config", "DEFAULT_DATA", "build"]
+__all__ = ["CUT", "Config", "DEFAULT_DATA", "PAIRED", "build"]

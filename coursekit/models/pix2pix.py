@@ -41,6 +41,8 @@ from coursekit.nn import (GANLoss, PatchGANDiscriminator, PixelDiscriminator, UN
 from coursekit.train import Method, TrainConfig, unwrap
 
 DEFAULT_DATA = "synthetic-facades"
+#: pix2pix learns from pixel-aligned pairs (its L1 term compares G(x) with y).
+PAIRED = True
 
 
 @dataclass

@@ -11,6 +11,7 @@ multi-GPU training under ``torchrun``::
 """
 from .checkpoint import (
     CheckpointError,
+    CheckpointSaveError,
     Progress,
     capture_rng_state,
     load_checkpoint,
@@ -20,7 +21,8 @@ from .checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from .device import PRECISIONS, autocast_context, make_grad_scaler, select_device
+from .device import (PRECISIONS, DeviceUnavailableError, autocast_context, make_grad_scaler,
+                     select_device)
 from .distributed import DistributedContext, ShardedEpochSampler, context_from_env, unwrap
 from .loop import NonFiniteLossError, TrainConfig, TrainResult, fit, save_sample_grid
 from .method import Method
@@ -28,6 +30,8 @@ from .schedule import LinearDecay, make_schedulers, steps_from_epochs
 
 __all__ = [
     "CheckpointError",
+    "CheckpointSaveError",
+    "DeviceUnavailableError",
     "DistributedContext",
     "LinearDecay",
     "Method",

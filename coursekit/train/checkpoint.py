@@ -45,11 +45,17 @@ FORMAT = "coursekit.train/1"
 #: Config fields that decide the training trajectory; resuming with different values could not
 #: continue the same run, so it is refused. Other fields (out_dir, logging intervals, device,
 #: precision, num_workers, progress) may change between sessions.
-TRAJECTORY_FIELDS = ("steps", "decay_steps", "epochs", "epochs_decay", "batch_size", "seed")
+TRAJECTORY_FIELDS = ("steps", "decay_steps", "epochs", "epochs_decay", "batch_size", "seed",
+                     "data")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be read, or does not belong to this method/config."""
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (a full disk, no permission); the previous one is
+    intact."""
 
 
 @dataclasses.dataclass
@@ -168,6 +174,20 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
     _fsync_directory(path.parent)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write_bytes` leaves in ``folder`` (and its
+    ``samples/``) when its process is killed mid-write (``.NAME.XXXXXXXX.tmp``). Call it before
+    a process starts writing there; returns what was removed."""
+    removed = []
+    for directory in (Path(folder), Path(folder) / "samples"):
+        if directory.is_dir():
+            for path in directory.glob(".*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
 def save_checkpoint(checkpoint: dict[str, Any], *paths: str | os.PathLike) -> None:
     """Serialise ``checkpoint`` once and write it atomically to each of ``paths``."""
     buffer = io.BytesIO()
@@ -185,10 +205,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
+        snapshots = sorted(path.parent.glob("step_*.pt"))
+        remedy = (f"The newest periodic snapshot in the same folder, {snapshots[-1]}, can replace "
+                  f"it: copy it to {path}." if snapshots and snapshots[-1] != path else
+                  "There is no periodic snapshot (step_*.pt) beside it to fall back on: start a "
+                  "new run (snapshots are kept with keep_every, --keep-every on the command line).")
         raise CheckpointError(
             f"Could not read the checkpoint {path} ({type(error).__name__}: {error}). The file is "
-            "damaged or was not written by coursekit. Periodic snapshots (step_*.pt) in the same "
-            "folder can replace it: copy the newest one to latest.pt."
+            f"damaged or was not written by coursekit. {remedy}"
         ) from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
@@ -219,8 +243,8 @@ def check_compatible(
 
     Raises ``CheckpointError`` naming what differs and how to proceed.
     """
-    fix = (f"Resume with the same settings, or start a new run in another out_dir "
-           f"(or delete {path.parent}).")
+    fix = (f"Resume with the same settings, or start a new run in another folder (out_dir, "
+           f"--out on the command line), or delete {path.parent}.")
     expected_class = method_class_name(method)
     if checkpoint["method_class"] != expected_class:
         raise CheckpointError(
@@ -234,8 +258,9 @@ def check_compatible(
     ]
     if differences:
         raise CheckpointError(
-            f"The TrainConfig differs from the run that wrote {path} in ({'; '.join(differences)}). "
-            f"These settings define the training run, so it cannot be continued with new values. {fix}"
+            f"The training settings differ from the run that wrote {path} in "
+            f"({'; '.join(differences)}). These settings define the training run, so it cannot be "
+            f"continued with new values. {fix}"
         )
     if checkpoint["world_size"] != world_size:
         raise CheckpointError(

@@ -28,6 +28,10 @@ def _mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The requested accelerator does not exist on this machine or in this PyTorch build."""
+
+
 def select_device(spec: str | torch.device = "auto") -> torch.device:
     """Return the ``torch.device`` to train on.
 
@@ -37,8 +41,8 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
 
     Raises:
         ValueError: ``spec`` is not one of the forms above.
-        RuntimeError: the requested accelerator is not available in this PyTorch installation
-            or machine, or the CUDA index does not exist.
+        DeviceUnavailableError: the requested accelerator is not available in this PyTorch
+            installation or machine, or the CUDA index does not exist.
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
@@ -55,9 +59,10 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
         return torch.device("cpu")
     if text == "mps":
         if not _mps_available():
-            raise RuntimeError(
-                "device='mps' was requested but Apple's MPS backend is not available on this machine "
-                "(it needs an Apple-silicon Mac and a PyTorch build with MPS). Use device='auto' or 'cpu'."
+            raise DeviceUnavailableError(
+                "The device 'mps' was requested but Apple's MPS backend is not available on this "
+                "machine (it needs an Apple-silicon Mac and a PyTorch build with MPS). Use the device "
+                "'auto' or 'cpu' (device= in Python, --device on the command line)."
             )
         return torch.device("mps")
     if text == "cuda" or text.startswith("cuda:"):
@@ -66,20 +71,28 @@ def select_device(spec: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device={spec!r}: the CUDA index must be a non-negative integer, as in 'cuda:0'")
         if not torch.cuda.is_available():
             build = torch.version.cuda or "none (CPU-only build)"
-            raise RuntimeError(
-                f"device={spec!r} was requested but CUDA is not available (torch {torch.__version__}, "
-                f"CUDA in this build: {build}). Check `nvidia-smi` and that you installed a CUDA build "
-                "of PyTorch, or use device='auto' (falls back to MPS/CPU) or device='cpu'."
+            raise DeviceUnavailableError(
+                f"The device {spec!r} was requested but CUDA is not available (torch "
+                f"{torch.__version__}, CUDA in this build: {build}). Check `nvidia-smi` and that you "
+                "installed a CUDA build of PyTorch, or use the device 'auto' (falls back to MPS/CPU) or "
+                "'cpu' (device= in Python, --device on the command line)."
             )
         index = torch.cuda.current_device() if index_text is None else int(index_text)
         count = torch.cuda.device_count()
         if index >= count:
-            raise RuntimeError(
-                f"device={spec!r} was requested but this machine has {count} CUDA device(s) "
+            raise DeviceUnavailableError(
+                f"The device {spec!r} was requested but this machine has {count} CUDA device(s) "
                 f"(valid indices 0..{count - 1})."
             )
         return torch.device("cuda", index)
     raise ValueError(f"Unknown device {spec!r}. Use 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu'.")
+
+
+#: Why fp16 on a CPU is refused by the command line and warned about by ``fit``.
+FP16_ON_CPU = ("precision fp16 is for GPUs: on a CPU it trains about ten times slower than fp32 "
+               "(autocast to float16 has no fast CPU kernels, and GradScaler skips steps for "
+               "nothing). Use fp32 on a CPU (or bf16, which CPUs run natively), and fp16 or bf16 "
+               "on a CUDA GPU.")
 
 
 def check_precision(precision: str) -> str:

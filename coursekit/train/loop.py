@@ -52,6 +52,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -64,6 +65,7 @@ from tqdm.auto import tqdm
 from . import distributed as ddp
 from .checkpoint import (
     FORMAT,
+    CheckpointSaveError,
     Progress,
     atomic_write_bytes,
     capture_rng_state,
@@ -72,11 +74,12 @@ from .checkpoint import (
     load_method_state,
     method_class_name,
     preserve_rng,
+    remove_stale_temporaries,
     restore_rng_state,
     save_checkpoint,
     seed_everything,
 )
-from .device import autocast_context, check_precision, make_grad_scaler
+from .device import FP16_ON_CPU, autocast_context, check_precision, make_grad_scaler
 from .method import Method, trainable_parameters
 from .schedule import make_schedulers, steps_from_epochs
 
@@ -114,6 +117,9 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16"
     resume: bool = False
     progress: bool = True
+    #: What the run trains on (a dataset name or folder), recorded in its checkpoints so that
+    #: evaluating or resuming it finds the same data; not read by ``fit`` itself.
+    data: str | None = None
 
     def __post_init__(self) -> None:
         if (self.steps is None) == (self.epochs is None):
@@ -177,11 +183,14 @@ class TrainResult:
         return self.step >= self.total_steps
 
 
-def fit(method: Method, dataset: Dataset, config: TrainConfig, *, eval_dataset: Dataset | None = None) -> TrainResult:
+def fit(method: Method, dataset: Dataset, config: TrainConfig, *, eval_dataset: Dataset | None = None,
+        resume_command: str | None = None) -> TrainResult:
     """Train ``method`` on ``dataset`` as described by ``config`` (see the module docstring).
 
     Works the same in a notebook, a script, and under ``torchrun`` (one process per GPU).
-    Returns when training is finished or was interrupted with Ctrl-C.
+    Returns when training is finished or was interrupted with Ctrl-C. ``resume_command``: the
+    command line that continues this run (the ``coursekit`` command passes it); messages about
+    resuming then quote it instead of the Python call.
     """
     if not isinstance(method, Method):
         raise TypeError(f"fit() needs a coursekit.train.Method, got {type(method).__name__}")
@@ -198,7 +207,9 @@ def fit(method: Method, dataset: Dataset, config: TrainConfig, *, eval_dataset: 
     device = ddp.training_device(context, config.device)
     created_group = ddp.init_process_group(context, device)
     try:
-        run = _Run(method, dataset, dataset_size, config, eval_dataset, context, device)
+        if config.precision == "fp16" and device.type == "cpu":
+            warnings.warn(FP16_ON_CPU, UserWarning, stacklevel=2)
+        run = _Run(method, dataset, dataset_size, config, eval_dataset, context, device, resume_command)
         return run.train()
     finally:
         ddp.unwrap_networks(method)
@@ -305,7 +316,9 @@ class _Run:
     """The state of one ``fit`` call; ``train()`` runs it."""
 
     def __init__(self, method: Method, dataset: Dataset, dataset_size: int, config: TrainConfig,
-                 eval_dataset: Dataset | None, context: ddp.DistributedContext, device: torch.device) -> None:
+                 eval_dataset: Dataset | None, context: ddp.DistributedContext, device: torch.device,
+                 resume_command: str | None = None) -> None:
+        self.resume_command = resume_command
         self.method = method
         self.dataset = dataset
         self.config = config
@@ -368,10 +381,16 @@ class _Run:
             return None
         checkpoint = load_checkpoint(self.latest_path)
         if not self.config.resume:
+            step = checkpoint["progress"]["step"]
+            if self.resume_command:
+                raise FileExistsError(
+                    f"{self.out_dir} already holds a training run (latest.pt at step {step}). To "
+                    f"continue it: {self.resume_command}. To start a new run, give another --out "
+                    f"(or delete {self.out_dir}).")
             raise FileExistsError(
-                f"{self.out_dir} already holds a training run (latest.pt at step "
-                f"{checkpoint['progress']['step']}). Pass TrainConfig(resume=True, ...) to continue it, "
-                "or choose another out_dir to start a new run."
+                f"{self.out_dir} already holds a training run (latest.pt at step {step}). Pass "
+                "TrainConfig(resume=True, ...) to continue it, or choose another out_dir to start a "
+                "new run."
             )
         check_compatible(checkpoint, path=self.latest_path, method=self.method, config=self.config.to_dict(),
                          world_size=self.context.world_size, batches_per_epoch=self.sampler.batches_per_epoch)
@@ -429,6 +448,14 @@ class _Run:
         method, config = self.method, self.config
         if self.context.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            stale = remove_stale_temporaries(self.out_dir)
+            if stale:
+                self._say(f"Removed {len(stale)} unfinished temporary file(s) that an interrupted "
+                          f"save had left in {self.out_dir}.")
+            if self.progress.step == 0 and self.metrics_path.exists():
+                # A run that stopped before its first checkpoint starts again from step 0: its
+                # old lines would be logged twice.
+                self._truncate_metrics(0)
             if self.progress.step == 0:
                 count = trainable_parameters(self.networks.values())
                 self._say(f"Training {type(method).__name__} ({count:,} trainable parameters) on {self.device} "
@@ -485,8 +512,7 @@ class _Run:
                 bad_somewhere, stop = ddp.any_across_ranks(self.context, [bool(bad), ctrl_c.requested], self.device)
                 if bad_somewhere:
                     self._raise_non_finite(bad, losses)
-                for scheduler in self.schedulers.values():
-                    scheduler.step()
+                self._step_schedulers()
                 progress.advance()
                 step_done = True
                 if progress.batch_in_epoch == 0:
@@ -503,14 +529,22 @@ class _Run:
                 if not step_done:
                     if self.touched:
                         # The networks have changed; count the half-done step so nothing is repeated.
-                        for scheduler in self.schedulers.values():
-                            scheduler.step()
+                        self._step_schedulers()
                         progress.advance()
                     else:
                         restore_rng_state(boundary_rng)  # as if this step's batch had not been drawn
                 self._on_interrupt(partial=not step_done and self.touched)
                 return True
         return False
+
+    def _step_schedulers(self) -> None:
+        with warnings.catch_warnings():
+            # In fp16 the GradScaler skips the optimizer steps whose gradients overflowed (the
+            # first few, while it calibrates its scale); PyTorch then warns that the schedule
+            # moved before the optimizer, which is intended here: the schedule counts steps.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+            for scheduler in self.schedulers.values():
+                scheduler.step()
 
     def _after_step(self, losses: dict[str, float], lrs: dict[str, float], bar: Any) -> None:
         """Bookkeeping after step number ``progress.step`` (1-based) finished, which used ``lrs``."""
@@ -595,28 +629,42 @@ class _Run:
             paths = [self.latest_path]
             if self.config.keep_every and step % self.config.keep_every == 0:
                 paths.append(self.out_dir / f"step_{step:06d}.pt")
-            save_checkpoint(checkpoint, *paths)
+            try:
+                save_checkpoint(checkpoint, *paths)
+            except OSError as error:
+                previous = (f"The previous checkpoint, {self.latest_path} (step {self.saved_at_step}), "
+                            "is intact" if self.saved_at_step >= 0 else "No checkpoint had been "
+                            "written before")
+                raise CheckpointSaveError(
+                    f"Could not write the checkpoint of step {step} to {self.out_dir} "
+                    f"({error.strerror or error}). {previous}. Free some space (or fix the folder's "
+                    f"permissions), then continue: {self._how_to_resume()}.") from error
         self.checkpoint_written = self.latest_path
         self.saved_at_step = step
         ddp.barrier(self.context)  # nobody reads or moves on before the file is complete
 
+    def _how_to_resume(self) -> str:
+        if self.resume_command:
+            return self.resume_command
+        return ("run fit again with the same method, data and TrainConfig plus resume=True, e.g. "
+                f"TrainConfig(..., out_dir={str(self.out_dir)!r}, resume=True)")
+
     def _on_interrupt(self, partial: bool) -> None:
         if self.saved_at_step != self.progress.step:
             self._save_checkpoint(partial=partial)
-        self._say(
-            f"\nInterrupted at step {self.progress.step}/{self.total_steps}; saved {self.latest_path}.\n"
-            "To continue, run fit again with the same method, data and TrainConfig plus resume=True, "
-            f"e.g. TrainConfig(..., out_dir={str(self.out_dir)!r}, resume=True)."
-        )
+        self._say(f"\nInterrupted at step {self.progress.step}/{self.total_steps}; saved "
+                  f"{self.latest_path}.\nTo continue: {self._how_to_resume()}")
 
     def _raise_non_finite(self, bad: list[str], losses: dict[str, float]) -> None:
         step = self.progress.step + 1  # 1-based number of the step that failed
         where = (", ".join(f"{name!r} = {losses[name]}" for name in bad)) if bad else "a loss on another process"
         last = (f"The last good checkpoint, {self.latest_path} (step {self.saved_at_step}), was kept"
                 if self.saved_at_step >= 0 or self.latest_path.exists() else "No checkpoint had been written yet")
+        fp32 = (f"{self.resume_command} --precision fp32" if self.resume_command
+                else "resume=True and precision='fp32'")
         raise NonFiniteLossError(
             f"Non-finite loss at step {step} (epoch {self.progress.epoch}): {where}. Training stopped. {last}. "
-            "Things to try: a lower learning rate; precision='fp32' if you use fp16/bf16 (you can resume the "
-            "last checkpoint with resume=True and precision='fp32'); check the data for NaN/inf values and "
-            "the losses for log(0) or division by zero."
+            "Things to try: a lower learning rate; fp32 if you use fp16/bf16 (you can resume the last "
+            f"checkpoint with {fp32}); check the data for NaN/inf values and the losses for log(0) or "
+            "division by zero."
         )

@@ -39,6 +39,8 @@ class SyntheticDataset(Dataset):
 
     default_lengths: dict[str, int] = {"train": 1000, "test": 200}
     title = "synthetic data"
+    #: "paired" (item i's A and B show the same scene) or "unpaired" (two unrelated domains).
+    pairing = "paired"
 
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None,
                  seed: int = 0):

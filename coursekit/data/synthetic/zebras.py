@@ -565,6 +565,8 @@ class SyntheticZebras(SyntheticDataset):
     :meth:`render_pair` gives the same animal in both coats.
     """
 
+    pairing = "unpaired"
+
     default_lengths = DEFAULT_LENGTHS
     title = "synthetic zebras"
 
