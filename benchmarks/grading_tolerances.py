@@ -90,7 +90,7 @@ def measure(check, calls, fn) -> tuple[float, float, str]:
             check(fn, **kwargs)
         verdict = "passes"
     except Exception as error:  # noqa: BLE001  (a mistake may fail in any way)
-        verdict = "fails: " + str(error).split("(")[0].split(":")[0:2][-1].strip()[:60]
+        verdict = "fails: " + " ".join(str(error).split())[:70]
     finally:
         checks.assert_gradients_match = real
     return worst["gap"], worst["used"], verdict

@@ -280,11 +280,10 @@ def _eval(args) -> int:
     import torch
 
     from coursekit.models import load_trained
-    from coursekit.train import load_checkpoint
 
     module = _method_module(args.method)
-    method, config = load_trained(args.method, args.checkpoint)
-    recorded = load_checkpoint(args.checkpoint)["config"].get("data")
+    method, config, checkpoint = load_trained(args.method, args.checkpoint, with_checkpoint=True)
+    recorded = checkpoint["config"].get("data")
     data = args.data or recorded or module.DEFAULT_DATA
     split = args.split or "test"
     dataset = _open_data(module, args.method, data, split, config.image_size, "score")

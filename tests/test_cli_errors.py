@@ -97,7 +97,8 @@ def test_eval_scores_the_data_the_run_was_trained_on(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # Scored on the folder (3 test items; a folder of real photos has no ground-truth labels,
     # so only the L1 score), not on synthetic-facades, and it says so.
-    assert f"on {(tmp_path / 'mine').resolve()}, split test (3 items; the data it was trained on)" in proc.stderr
+    where = f"on {(tmp_path / 'mine').resolve()}, split test (3 items; the data it was trained on)"
+    assert where in proc.stderr
     assert set(json.loads(proc.stdout)) == {"l1"}
     synthetic = coursekit("eval", "pix2pix", "--checkpoint", "run/latest.pt", "--data",
                           "synthetic-facades", cwd=tmp_path)
@@ -164,8 +165,9 @@ def test_a_run_killed_before_its_first_checkpoint_logs_each_step_once(tmp_path):
 
 
 # ------------------------------------------------------------------- errors a user can act on
-@pytest.mark.parametrize("device, words", [("cuda", ("'cuda'", "CUDA is not available", "--device")),
-                                           ("mps", ("'mps'", "MPS", "--device"))])
+@pytest.mark.parametrize("device, words", [
+    ("cuda", ("'cuda'", "CUDA is not available", "--device")),
+    ("mps", ("'mps'", "MPS", "--device"))])
 def test_a_missing_accelerator(tmp_path, device, words):
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
@@ -309,7 +311,8 @@ def test_fp16_on_a_cpu(tmp_path):
 
 def test_a_folder_that_does_not_exist(tmp_path):
     message = user_error(coursekit("train", "pix2pix", "--data", "./nosuchdir", "--steps", "2",
-                                   cwd=tmp_path), "No dataset folder ./nosuchdir", "coursekit data list")
+                                   cwd=tmp_path),
+                         "No dataset folder ./nosuchdir", "coursekit data list")
     assert message.count("synthetic-facades") <= 1  # the list of names once at most
     message = user_error(coursekit("train", "pix2pix", "--data", "nosuchname", cwd=tmp_path),
                          "Unknown dataset 'nosuchname'", "synthetic-facades")

@@ -73,7 +73,7 @@ def constant_batch() -> dict:
 # ------------------------------------------------------------------------------------ presets
 def test_paper_preset_has_the_published_settings():
     c = Config.paper()
-    # Thesis §3.2.4 and the reference code's defaults (methods.md §1, §4).
+    # Thesis §3.2.4 and the defaults of junyanz/pytorch-CycleGAN-and-pix2pix.
     assert (c.image_size, c.ngf, c.n_blocks, c.ndf, c.d_layers) == (256, 64, 9, 64, 3)
     assert (c.gan_mode, c.norm, c.lr, c.betas) == ("lsgan", "instance", 2e-4, (0.5, 0.999))
     assert (c.lambda_cycle_A, c.lambda_cycle_B, c.lambda_identity, c.pool_size) == (10, 10, 0.5, 50)

@@ -155,7 +155,8 @@ class _BiasBeforeNorm(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv1, self.norm, self.conv2 = nn.Conv2d(3, 4, 3, padding=1), nn.InstanceNorm2d(4), nn.Conv2d(4, 3, 1)
+        self.conv1, self.norm = nn.Conv2d(3, 4, 3, padding=1), nn.InstanceNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 3, 1)
 
     def forward(self, x):
         return self.conv2(torch.relu(self.norm(self.conv1(x))))
@@ -201,13 +202,14 @@ def _run_steps(student, steps=3, lr=1e-3):
     torch.manual_seed(0)
     reference, net = _BiasBeforeNorm(), _BiasBeforeNorm()
     net.load_state_dict(reference.state_dict())
-    ref_opt, opt = checks.gan_adam(reference.parameters(), lr), checks.gan_adam(net.parameters(), lr)
+    ref_opt, opt = (checks.gan_adam(n.parameters(), lr) for n in (reference, net))
     names = [n for n, _ in net.named_parameters()]
     gen = torch.Generator().manual_seed(1)
     for k in range(1, steps + 1):
         x = torch.randn(2, 3, 6, 6, generator=gen)
         checks.sync([(reference, net), (ref_opt, opt)])
-        checks.assert_same_update(lambda: student(net, opt, x), lambda: _one_backward(reference, ref_opt, x),
+        checks.assert_same_update(lambda: student(net, opt, x),
+                                  lambda: _one_backward(reference, ref_opt, x),
                                   {"opt": (opt, ref_opt, names)}, step=k)
     return net, reference
 
@@ -219,7 +221,7 @@ def test_same_update_accepts_another_order_of_the_same_sums():
     torch.manual_seed(0)
     one, two = _BiasBeforeNorm(), _BiasBeforeNorm()
     two.load_state_dict(one.state_dict())
-    opt_one, opt_two = checks.gan_adam(one.parameters(), 1e-3), checks.gan_adam(two.parameters(), 1e-3)
+    opt_one, opt_two = (checks.gan_adam(n.parameters(), 1e-3) for n in (one, two))
     gen = torch.Generator().manual_seed(1)
     for _ in range(3):
         x = torch.randn(2, 3, 6, 6, generator=gen)

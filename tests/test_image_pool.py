@@ -1,4 +1,4 @@
-"""CycleGAN's history buffer of generated images (methods.md §2.5)."""
+"""CycleGAN's history buffer of generated images (CycleGAN §4, after Shrivastava et al.)."""
 import io
 
 import pytest

@@ -32,7 +32,7 @@ def batch(n: int = 2, size: int = 32, seed: int = 1) -> dict:
 
 def test_paper_preset_has_the_published_settings():
     c = Config.paper()
-    # pix2pix §3.3 and the reference code's defaults (methods.md §1).
+    # pix2pix §3.3 and the defaults of junyanz/pytorch-CycleGAN-and-pix2pix.
     assert (c.image_size, c.ngf, c.ndf, c.num_downs, c.d_layers) == (256, 64, 64, 8, 3)
     assert (c.lambda_l1, c.lr, c.betas, c.norm, c.gan_mode) == (100.0, 2e-4, (0.5, 0.999), "batch", "vanilla")
     assert (c.train.batch_size, c.train.epochs, c.train.epochs_decay) == (1, 100, 100)

@@ -111,12 +111,11 @@ def get_dataset(name_or_path: str | os.PathLike, split: str = "train", size: int
     path = Path(key).expanduser()
     if path.exists():
         return folders.open_folder(path, split=split, **_folder_size_kwargs(size), **kwargs)
-    if key.startswith((".", "~", "/")) or os.sep in key or (os.altsep or os.sep) in key:
-        # Written as a path (catalog names have at most one "/": "pix2pix/facades"): say so.
-        if key.count("/") != 1 or key.startswith((".", "/", "~")):
-            raise FileNotFoundError(
-                f"No dataset folder {key}: it does not exist (relative paths start from "
-                f"{Path.cwd()}). Give an existing folder, or a dataset name (coursekit data list).")
+    # Written as a path (catalog names have one "/" at most, as "pix2pix/facades"): say so.
+    if key.startswith((".", "~", "/", "\\")) or "\\" in key or key.count("/") > 1:
+        raise FileNotFoundError(
+            f"No dataset folder {key}: it does not exist (relative paths start from "
+            f"{Path.cwd()}). Give an existing folder, or a dataset name (coursekit data list).")
     try:
         canonical = catalog.resolve_name(key)
     except (KeyError, ValueError):

@@ -540,8 +540,9 @@ def layers_in_call_order(module: nn.Module, run: Callable[[], Any]) -> list[nn.M
 def copy_weights(reference: Iterable[nn.Module], student: Iterable[nn.Module]) -> None:
     """Copy the weights (and running statistics) of the ``reference`` layers into the
     ``student``'s, matched in order: each student layer must be of the reference layer's type
-    (or a subclass) with weights of the same shape, else the message lists both. A bias the reference lacks is set to zero in the
-    student's layer; a bias the student's layer lacks where the reference has one is an error."""
+    (or a subclass) with weights of the same shape, else the message lists both. A bias the
+    reference lacks is set to zero in the student's layer; a bias the student's layer lacks
+    where the reference has one is an error."""
     reference, student = list(reference), list(student)
     same = len(reference) == len(student) and all(
         isinstance(s, type(r)) and getattr(r, "weight", None) is not None
@@ -761,12 +762,12 @@ class hidden_tests:  # noqa: N801  (used as a context manager: ``with hidden_tes
 
     def __enter__(self) -> "hidden_tests":
         self._test_file = sys._getframe(1).f_code.co_filename
-        self._threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # see one_thread
+        self._one_thread = threads(1)  # see one_thread
+        self._one_thread.__enter__()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        torch.set_num_threads(self._threads)
+        self._one_thread.__exit__(None, None, None)
         if exc is None or isinstance(exc, (SystemExit, GeneratorExit)):
             return False
         if isinstance(exc, KeyboardInterrupt):

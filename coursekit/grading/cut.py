@@ -1,10 +1,10 @@
 """Checks for problem set 3 (CUT / PatchNCE): the test cells of ``ps3_cut.ipynb`` call these.
 
 Each check runs the student's code on fixed, tiny inputs (CPU, one torch thread, float32,
-fixed seeds) and
-compares it with a hand-computed value, with a property that any correct solution has, or with
-coursekit's reference in ``coursekit.models.patchnce`` / ``coursekit.models.cut``. While the
-student's code runs, the reference of the part being graded is refused (``checks.forbid``).
+fixed seeds) and compares it with a hand-computed value, with a property that any correct
+solution has, or with coursekit's reference in ``coursekit.models.patchnce`` /
+``coursekit.models.cut``. While the student's code runs, the reference of the part being graded
+is refused (``checks.forbid``).
 
 What the students write (signatures fixed by the notebook):
 
@@ -43,12 +43,12 @@ from coursekit.grading.checks import (
     Counted,
     Threshold,
     assert_close,
+    assert_gradients_match,
     call_student,
     copy_weights,
     count_parameters,
     gan_adam,
     hidden_tests,
-    largest,
     layers_in_call_order,
     one_thread_checks,
     quiet,
@@ -82,16 +82,15 @@ HEAD_REFERENCE = ((ProjectionHead, "__init__"), (ProjectionHead, "forward"),
 MULTILAYER_REFERENCE = ((CUT, "nce_loss"),)
 
 # Same float32 operations in another order (module docstring): a mistake changes losses by
-# > 1e-2 and gradients by > 1e-3 relative. Gradients are sums of many terms, some of which
-# cancel: their rounding is relative to the largest gradient of the network, not to each value
-# (a generator that calls G once per layer differs from the reference by up to 8e-7 of the
-# largest gradient, 6e-5 absolute).
+# > 1e-2. Gradients are compared by checks.assert_gradients_match, relative to the largest
+# gradient of the network: they are sums of many terms, some of which cancel (a generator that
+# calls G once per layer differs from the reference by up to 8e-7 of the largest gradient,
+# 6e-5 absolute), while a mistake moves most of them by 1e-3 relative or more.
 LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-5
-GRAD_ATOL, GRAD_RTOL = 1e-5, 1e-4  # GRAD_ATOL: a fraction of the largest reference gradient
 
 
 def _assert_gradients_close(got: Tensor, expected: Tensor, what: str) -> None:
-    assert_close(got, expected, atol=GRAD_ATOL * largest(expected), rtol=GRAD_RTOL, what=what)
+    assert_gradients_match([("", got, expected)], what=what, missing=f"{what}: none")
 
 
 def _unit_vectors(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:

@@ -636,8 +636,9 @@ def check_training_step_matches_reference(training_step: Callable, *, steps: int
     model = _tiny_pix2pix(seed, lambda_l1, lr, size=size)
     G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)
     opt_G, opt_D = gan_adam(G.parameters(), lr), gan_adam(D.parameters(), lr)
-    optimizers = {"opt_D": (opt_D, model.optimizers["D"], [f"D.{n}" for n, _ in D.named_parameters()]),
-                  "opt_G": (opt_G, model.optimizers["G"], [f"G.{n}" for n, _ in G.named_parameters()])}
+    optimizers = {
+        "opt_D": (opt_D, model.optimizers["D"], [f"D.{n}" for n, _ in D.named_parameters()]),
+        "opt_G": (opt_G, model.optimizers["G"], [f"G.{n}" for n, _ in G.named_parameters()])}
     gen = torch.Generator().manual_seed(seed + 1)
     for k in range(1, steps + 1):
         x = torch.tanh(torch.randn(batch, 3, size, size, generator=gen))

@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import os
 import typing
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -78,20 +79,20 @@ def method_name_of(method_class: str) -> str | None:
     return names[0] if names else None
 
 
-def load_trained(name: str, checkpoint: str | os.PathLike):
-    """Rebuild method ``name`` from a training checkpoint: ``(method, config)``.
+def load_trained(name: str, checkpoint: str | os.PathLike, *, with_checkpoint: bool = False):
+    """Rebuild method ``name`` from a training checkpoint: ``(method, config)``, and the whole
+    checkpoint dict as a third item with ``with_checkpoint=True`` (read from disk once).
 
     The checkpoint holds the method's settings (``Method.hparams()``), so the networks are
     built exactly as they were trained, then their weights are loaded.
     """
-    from coursekit.train import load_checkpoint, load_weights
+    from coursekit.train import CheckpointError, load_checkpoint
+    from coursekit.train.checkpoint import load_method_state
 
     module = load_method_module(name)
     saved_checkpoint = load_checkpoint(checkpoint)
     written_by = saved_checkpoint.get("method_class", "")
     if written_by not in method_classes(module):
-        from coursekit.train import CheckpointError
-
         other = method_name_of(written_by)
         hint = (f" (use `{other}` instead of `{name}`)" if other else "")
         raise CheckpointError(f"{checkpoint} holds a {written_by.rsplit('.', 1)[-1]} model, "
@@ -103,5 +104,5 @@ def load_trained(name: str, checkpoint: str | os.PathLike):
                          "and use coursekit.train.load_weights(method, path) instead.")
     config = config_from_dict(module.Config, saved)
     method = module.build(config)
-    load_weights(method, checkpoint)
-    return method, config
+    load_method_state(method, saved_checkpoint["method"], Path(checkpoint))
+    return (method, config, saved_checkpoint) if with_checkpoint else (method, config)

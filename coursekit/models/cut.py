@@ -43,8 +43,8 @@ domain-specific identity loss that discourages G from changing what is already i
 
 **Networks and optimisation (§3.3.2, the reference code).** The CycleGAN ResNet generator with
 9 blocks and anti-aliased down/upsampling, the 70x70 PatchGAN with instance norm, LSGAN, no
-image pool, batch 1, Adam lr 2e-4 with betas (0.5, 0.999) (the thesis's "0.002" is a typo;
-methods.md §14), CUT 200 + 200 epochs, FastCUT 150 + 50. The heads H have their own Adam, as
+image pool, batch 1, Adam lr 2e-4 with betas (0.5, 0.999) (the thesis's "0.002" is a typo:
+the reference repository trains with ``--lr 0.0002``), CUT 200 + 200 epochs, FastCUT 150 + 50. The heads H have their own Adam, as
 in the reference, but unlike the reference they are built in ``__init__`` from the generator's
 layer widths, so the optimizer sees them from the first step. Weights start at N(0, 0.02)
 (``coursekit.nn.init_weights``; the reference uses Xavier with gain 0.02).

@@ -1,6 +1,6 @@
 """CycleGAN: unpaired image-to-image translation with cycle-consistent adversarial networks.
 
-Zhu*, Park*, Isola, Efros, ICCV 2017 (Park's thesis §3.2; methods.md §4). Two domains and no
+Zhu*, Park*, Isola, Efros, ICCV 2017 (Park's thesis §3.2). Two domains and no
 pairs: horses X = A and zebras Y = B. Two generators, G: A -> B and F: B -> A, and two
 discriminators, D_Y on B-domain images and D_X on A-domain images. In the code they are
 ``G_AB`` (G), ``G_BA`` (F), ``D_B`` (D_Y) and ``D_A`` (D_X): each name says which domain it
@@ -30,7 +30,8 @@ from Taigman et al. 2017) asks each generator to leave images of its *target* do
     L_identity(G, F) = E_y[ ||G(y) - y||_1 ] + E_x[ ||F(x) - x||_1 ],
 
 which stops it from changing the tint when there is no need. The thesis gives no weight; the
-reference code uses 0.5 * lambda for every run (methods.md §14 erratum 14), and so does
+reference code uses 0.5 * lambda for every run (junyanz/pytorch-CycleGAN-and-pix2pix,
+``--lambda_identity 0.5``), and so does
 ``Config.paper()``: G's identity term is weighted 0.5 * lambda_B, F's 0.5 * lambda_A.
 
 **Networks (§3.2.4).** Both generators are Johnson et al.'s ResNet (``coursekit.nn.

@@ -19,7 +19,8 @@ tau = 0.07. The vectors are L2-normalised "to prevent the space from collapsing 
 The negatives are the *other locations of the same image* ("internal negatives", which beat
 negatives from other images in the thesis's ablation). The same encoder G_enc and the same
 heads H_l embed both sides. As in the reference, each layer's loss is a mean over patches and
-the layers are averaged, not summed (methods.md §9.1).
+the layers are averaged, not summed (taesungp/contrastive-unpaired-translation divides the
+sum of the layers' losses by their number).
 
 Pieces here:
 

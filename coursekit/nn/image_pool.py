@@ -1,4 +1,4 @@
-"""A history of generated images for the discriminator (CycleGAN §4, methods.md §2.5).
+"""A history of generated images for the discriminator (CycleGAN §4, after Shrivastava et al.).
 
 "To reduce model oscillation, we follow Shrivastava et al.'s strategy and update the
 discriminators using a history of generated images rather than the ones produced by the latest

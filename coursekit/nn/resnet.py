@@ -1,4 +1,4 @@
-"""The ResNet generator of CycleGAN and CUT (Johnson et al. 2016; CycleGAN §4, methods.md §4.2).
+"""The ResNet generator of CycleGAN and CUT (Johnson et al. 2016; CycleGAN §4 and its appendix).
 
 Where pix2pix's U-Net passes details across by skip connections, this generator keeps the image
 at a quarter of its side and transforms it there with residual blocks: "three convolutions,
@@ -11,7 +11,7 @@ k filters; dk = 3x3 conv, stride 2; Rk = a residual block; uk = 3x3 fractionally
 
 every conv followed by instance norm and ReLU except the last. The layers sit in one
 ``nn.Sequential`` (``self.model``) in the reference order, so a layer index names the same
-feature map as in CUT's ``--nce_layers`` (CUT §3.3.2, methods.md §9.2).
+feature map as in CUT's ``--nce_layers`` (CUT §3.3.2; the reference's default 0,4,8,12,16).
 
 ``antialias=True`` (CUT's default) replaces each strided conv by a stride-1 conv followed by a
 fixed blur-and-subsample, and each transposed conv by a blurred 2x upsampling followed by a
@@ -39,8 +39,8 @@ CUT_LAYERS = (0, 4, 8, 12, 16)
 class ResnetBlock(nn.Module):
     """``out = x + [pad, conv3x3, norm, ReLU, (dropout), pad, conv3x3, norm](x)``.
 
-    No ReLU after the addition (as in the CycleGAN reference; methods.md §4.2), so a block can
-    pass its input through unchanged when its residual branch outputs zero.
+    No ReLU after the addition (as in junyanz/pytorch-CycleGAN-and-pix2pix's ResnetBlock), so a
+    block can pass its input through unchanged when its residual branch outputs zero.
 
     Args:
         dim: channels in and out.

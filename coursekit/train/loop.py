@@ -381,17 +381,11 @@ class _Run:
             return None
         checkpoint = load_checkpoint(self.latest_path)
         if not self.config.resume:
-            step = checkpoint["progress"]["step"]
-            if self.resume_command:
-                raise FileExistsError(
-                    f"{self.out_dir} already holds a training run (latest.pt at step {step}). To "
-                    f"continue it: {self.resume_command}. To start a new run, give another --out "
-                    f"(or delete {self.out_dir}).")
+            other = "give another --out" if self.resume_command else "choose another out_dir"
             raise FileExistsError(
-                f"{self.out_dir} already holds a training run (latest.pt at step {step}). Pass "
-                "TrainConfig(resume=True, ...) to continue it, or choose another out_dir to start a "
-                "new run."
-            )
+                f"{self.out_dir} already holds a training run (latest.pt at step "
+                f"{checkpoint['progress']['step']}). To continue it: {self._how_to_resume()}. To "
+                f"start a new run, {other} (or delete {self.out_dir}).")
         check_compatible(checkpoint, path=self.latest_path, method=self.method, config=self.config.to_dict(),
                          world_size=self.context.world_size, batches_per_epoch=self.sampler.batches_per_epoch)
         return checkpoint
