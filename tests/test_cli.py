@@ -1,5 +1,8 @@
-"""The command line, run as a user would run it (a subprocess) where that matters."""
-import json
+"""The command line, run as a user would run it (a subprocess) where that matters.
+
+Training and scoring each method through the command line (``coursekit train METHOD`` then
+``coursekit eval METHOD --json``) is part of the method contract (tests/method_contract.py);
+bad input and faults: tests/test_cli_errors.py."""
 import subprocess
 import sys
 
@@ -52,22 +55,13 @@ def test_console_script_help_runs():
     assert "train" in proc.stdout and "data" in proc.stdout
 
 
-@pytest.mark.slow
-def test_train_then_eval_pix2pix_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_direction_is_refused_by_methods_that_have_none(tmp_path, capsys, method):
+    # Unpaired methods translate A -> B (CycleGAN both ways): --direction is pix2pix's option.
     out = tmp_path / "run"
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "2"}
-    proc = run_cli("train", "pix2pix", "--steps", "6", "--out", str(out), env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (out / "latest.pt").is_file() and (out / "metrics.jsonl").is_file()
-    assert list((out / "samples").glob("*.png"))
-    # Running again into the same folder without --resume must not overwrite the run.
-    again = run_cli("train", "pix2pix", "--steps", "6", "--out", str(out), env=env)
-    assert again.returncode == 1 and "resume" in again.stderr
-    proc = run_cli("eval", "pix2pix", "--checkpoint", str(out / "latest.pt"), "--json", env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    scores = json.loads(proc.stdout)
-    assert set(scores) == {"l1", "pixel_accuracy", "class_accuracy", "class_iou"}
-    assert all(0.0 <= v <= 2.0 for v in scores.values())  # L1 on [-1, 1] images is at most 2
+    assert main(["train", method, "--steps", "1", "--direction", "BtoA", "--out", str(out)]) == 2
+    assert "no --direction" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything was written
 
 
 def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -1,11 +1,11 @@
 """CUT and FastCUT (coursekit.models.cut): settings per variant, loss weights, flip
-equivariance, one training step, no lazily created modules, short training and the CLI."""
+equivariance, one training step, a FastCUT checkpoint read with CUT's config, short training.
+What every method satisfies (no lazily created modules, heads in an optimizer from the start,
+gradients, outputs, checkpoint round trip, exact resume, the command line) is checked by
+tests/method_contract.py."""
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -177,18 +177,6 @@ def test_one_step_updates_G_D_H_and_D_step_leaves_G_alone(config_cls):
     assert ("NCE_Y" in losses) == (config_cls is cut.Config)
 
 
-def test_no_module_is_created_after_construction():
-    method = cut.CUT(tiny())
-    optimized = {id(p) for o in method.optimizers.values() for g in o.param_groups
-                 for p in g["params"]}
-    n_params = sum(p.numel() for p in method.parameters())
-    n_modules = len(list(method.modules()))
-    assert optimized == {id(p) for p in method.parameters()}  # H is in an optimizer from the start
-    method.training_step(batch())
-    assert sum(p.numel() for p in method.parameters()) == n_params
-    assert len(list(method.modules())) == n_modules
-
-
 def test_checkpoint_settings_rebuild_the_same_variant(tmp_path):
     from coursekit.models import config_from_dict
 
@@ -227,21 +215,3 @@ def test_short_training_learns_the_silhouette(tmp_path):
     after = score_zebras(xs, method.translate(xs), masks)["silhouette_iou"]
     assert before < 0.15
     assert after >= 0.3
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["fastcut"])
-def test_cli_train_then_eval(tmp_path, name):
-    run = subprocess.run([sys.executable, "-m", "coursekit.cli", "train", name, "--steps", "3",
-                          "--out", str(tmp_path / "run"), "--device", "cpu"],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    checkpoint = tmp_path / "run" / "latest.pt"
-    assert checkpoint.exists()
-    out = subprocess.run([sys.executable, "-m", "coursekit.cli", "eval", name, "--checkpoint",
-                          str(checkpoint), "--json"], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    scores = json.loads(out.stdout)
-    for key in ("AtoB_silhouette_iou", "AtoB_background_preservation", "AtoB_zebra_rate",
-                "AtoB_stripe_score"):
-        assert 0.0 <= scores[key] <= 1.0 or key == "AtoB_stripe_score"

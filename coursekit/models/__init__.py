@@ -8,7 +8,12 @@ Each method module defines:
 * ``build(config) -> Method``, ``DEFAULT_DATA`` (the offline synthetic dataset it trains on) and
   ``PAIRED`` (whether it needs pixel-aligned pairs).
 
-``METHODS`` maps the command-line name to the module; the CLI lists what is here.
+``METHODS`` maps the command-line name to the module; the CLI lists what is here. A method
+registered here is held to the contract in ``tests/method_contract.py`` (its module docstring
+lists the rules: checkpoint round trip of the config, no module created after construction,
+a gradient for every parameter an optimizer steps, images in [-1, 1] and the documented
+``evaluate`` keys, ``coursekit train``/``eval`` end to end, exact resume); describe the new
+method there (its tiny settings and ``evaluate`` keys) and the contract runs for it.
 """
 from __future__ import annotations
 
