@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from coursekit.data import SYNTHETIC, get_dataset, list_datasets
-from coursekit.data.evaluation import labels_from_palette, segmentation_scores
+from coursekit.data.metrics import labels_from_palette, segmentation_scores
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))

@@ -1,152 +1,119 @@
-"""Ground-truth evaluation of a translation model on coursekit's data.
+"""Evaluate a translation model on a test set: run it over the items, let the data score it.
 
-The synthetic datasets know the right answer, so a model is scored by what it should have
-produced rather than by a pretrained network:
+The synthetic datasets know the right answer, so each scores translations of its own items
+(its ``score`` method, see :class:`coursekit.data.synthetic.base.SyntheticDataset`):
 
 * label map -> photo (``synthetic-facades``, ``synthetic-landscapes``): segment the generated
-  photo with the dataset's analytic segmenter and compare with the input label map, using the
-  FCN-score's three numbers (pixel accuracy, mean class accuracy, mean class IoU; pix2pix §4.2,
-  CycleGAN §5.1.1);
-* photo -> label map: read the class of each generated pixel off the label palette and compare
-  with the true label map, with the same three numbers (the Cityscapes photo->labels metrics);
-* anything paired (real folders too): the L1 distance to the ground truth, for reference only,
-  since a blurry average scores well on it;
-* unpaired horse <-> zebra (``synthetic-zebras``, :func:`evaluate_unpaired`): did the animal get
-  (or lose) its stripes, and were its silhouette and the background kept? There is no ground
-  truth output per input, but the scene is synthetic: the input's silhouette is known and the
-  stripes are measured analytically (``coursekit.data.synthetic.zebras``).
+  photo analytically and compare with the input label map, with the FCN-score's three numbers
+  (pixel accuracy, mean class accuracy, mean class IoU; pix2pix §4.2, CycleGAN §5.1.1);
+* photo -> label map: the class of each generated pixel read off the label palette, against
+  the true label map (the Cityscapes photo->labels metrics);
+* horse <-> zebra (``synthetic-zebras``): did the animal get (or lose) its stripes, and were
+  its silhouette and the background kept?
+
+This module only runs the model and aggregates; it knows no dataset. On data without a scorer
+(real folders) what needs no ground truth is reported: the L1 distance to a paired target (for
+reference only: a blurry average scores well on it) or how much an unpaired model changes its
+input.
+
+* :func:`evaluate_paired`: x -> y for paired data;
+* :func:`evaluate_unpaired`: one or both directions of an unpaired model;
+* :func:`evaluate_samples`: a model that draws several outputs per input (BicycleGAN, MUNIT):
+  the data's scores over samples, their diversity, and which of the data's modes they cover.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["segmentation_scores", "labels_from_palette", "evaluate_paired", "evaluate_unpaired"]
+from coursekit.data.metrics import mean_pairwise_distance, mode_histogram, total_variation
 
+__all__ = ["evaluate_paired", "evaluate_unpaired", "evaluate_samples"]
 
-def segmentation_scores(pred: Tensor, target: Tensor, num_classes: int) -> dict[str, float]:
-    """Pixel accuracy, mean class accuracy and mean class IoU of a predicted label map.
-
-    One confusion matrix over all the pixels given (a whole test set, as the FCN-score does),
-    with n_ij = pixels of true class i predicted as j and t_i = sum_j n_ij (the standard
-    Cityscapes/FCN definitions; CyCADA §3.4.3):
-
-        pixel_accuracy = sum_i n_ii / sum_i t_i
-        class_accuracy = mean_i n_ii / t_i                      over classes with t_i > 0
-        class_iou      = mean_i n_ii / (t_i + sum_j n_ji - n_ii)  over classes with a union
-
-    So a class absent from the ground truth but predicted somewhere scores IoU 0 (a
-    hallucinated class costs), and one neither present nor predicted is left out. A predicted
-    label of -1 means "unrecognised": a miss for the true class that counts for no class.
-    """
-    if pred.shape != target.shape:
-        raise ValueError(f"predicted labels {tuple(pred.shape)} and true labels "
-                         f"{tuple(target.shape)} must have the same shape")
-    pred = pred.reshape(-1).long().cpu()
-    target = target.reshape(-1).long().cpu()
-    if target.numel() == 0:
-        raise ValueError("segmentation_scores needs at least one pixel")
-    if int(target.min()) < 0 or int(target.max()) >= num_classes:
-        raise ValueError(f"true labels must be class indices 0..{num_classes - 1}, got values "
-                         f"{int(target.min())}..{int(target.max())}")
-    if int(pred.min()) < -1 or int(pred.max()) >= num_classes:
-        raise ValueError(f"predicted labels must be -1 (unrecognised) or 0..{num_classes - 1}, "
-                         f"got values {int(pred.min())}..{int(pred.max())}")
-    k = num_classes
-    # Rows: true class; columns: "unrecognised", then the predicted classes.
-    confusion = torch.bincount(target * (k + 1) + pred + 1, minlength=k * (k + 1))
-    confusion = confusion.reshape(k, k + 1)[:, 1:].double()
-    hits = confusion.diag()
-    true_count = torch.bincount(target, minlength=k).double()
-    pred_count = confusion.sum(0)
-    union = true_count + pred_count - hits
-    present, seen = true_count > 0, union > 0
-    return {
-        "pixel_accuracy": float(hits.sum() / true_count.sum()),
-        "class_accuracy": float((hits[present] / true_count[present]).mean()),
-        "class_iou": float((hits[seen] / union[seen]).mean()),
-    }
-
-
-def labels_from_palette(images: Tensor, palette: np.ndarray) -> Tensor:
-    """Class index of each pixel of colour label images (N, 3, H, W) in [-1, 1]: the nearest
-    palette colour (so a slightly-off generated colour still counts as its class)."""
-    colours = torch.as_tensor(palette, dtype=torch.float32, device=images.device) / 127.5 - 1.0
-    dist = ((images.unsqueeze(1) - colours[None, :, :, None, None]) ** 2).sum(2)
-    return dist.argmin(1)
-
-
-def _scorers(dataset):
-    """(photo scorer, palette, num_classes) for a synthetic paired dataset, else None."""
-    from coursekit.data.synthetic.facades import (FACADE_CLASSES, FACADE_PALETTE,
-                                                  SyntheticFacades, score_facades)
-
-    if isinstance(dataset, SyntheticFacades):
-        return score_facades, FACADE_PALETTE, len(FACADE_CLASSES)
-    try:
-        from coursekit.data.synthetic.landscapes import (LANDSCAPE_CLASSES, LANDSCAPE_PALETTE,
-                                                         SyntheticLandscapes, score_landscapes)
-    except ImportError:  # landscapes not importable: nothing to score with
-        return None
-    if isinstance(dataset, SyntheticLandscapes):
-        return score_landscapes, LANDSCAPE_PALETTE, len(LANDSCAPE_CLASSES)
-    return None
-
-
-@torch.no_grad()
-def evaluate_paired(translate: Callable[[Tensor], Tensor], dataset, direction: str = "AtoB",
-                    batch_size: int = 16, max_items: int | None = None) -> dict[str, float]:
-    """Translate every item of a paired ``dataset`` and score the outputs.
-
-    Args:
-        translate: maps a batch of inputs (N, C, H, W) in [-1, 1] to outputs.
-        dataset: items with "A" and "B" (and "labels" for the synthetic label-map datasets).
-        direction: "AtoB" or "BtoA".
-        max_items: evaluate only the first ``max_items`` items (quick checks in notebooks).
-
-    Returns ``{"l1": ...}`` plus, for the synthetic datasets, ``pixel_accuracy``,
-    ``class_accuracy`` and ``class_iou`` (label map -> photo: of the segmented output;
-    photo -> label map: of the output's colours).
-    """
-    src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
-    n = len(dataset) if max_items is None else min(max_items, len(dataset))
-    if n == 0:
-        raise ValueError("evaluate_paired got an empty dataset")
-    outputs, targets, labels = [], [], []
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        x = torch.stack([it[src] for it in items])
-        outputs.append(translate(x).float().cpu().clamp(-1, 1))
-        targets.append(torch.stack([it[dst] for it in items]))
-        if "labels" in items[0]:
-            labels.append(torch.stack([it["labels"] for it in items]))
-    out, target = torch.cat(outputs), torch.cat(targets)
-    scores = {"l1": float((out - target).abs().mean())}
-    scorer = _scorers(dataset)
-    if scorer is not None and labels:
-        photo_scorer, palette, num_classes = scorer
-        true_labels = torch.cat(labels)
-        if src == "A":  # label map -> photo: does the photo show the input's layout?
-            scores.update(photo_scorer(out, true_labels))
-        else:  # photo -> label map
-            scores.update(segmentation_scores(labels_from_palette(out, palette), true_labels,
-                                              num_classes))
-    return scores
+Translate = Callable[[Tensor], Tensor]
 
 
 def _base_dataset(dataset):
-    """The dataset under ``torch.utils.data.Subset`` wrappers (to recognise synthetic-zebras)."""
+    """The dataset under ``torch.utils.data.Subset`` wrappers (whose ``score`` is the data's)."""
     while isinstance(dataset, torch.utils.data.Subset):
         dataset = dataset.dataset
     return dataset
 
 
+def _scorer(dataset):
+    """The dataset's own ``score(inputs, outputs, items, direction)``, or None."""
+    return getattr(_base_dataset(dataset), "score", None)
+
+
+def _count(dataset, max_items: int | None, batch_size: int, caller: str) -> int:
+    n = len(dataset) if max_items is None else min(max_items, len(dataset))
+    if n == 0:
+        raise ValueError(f"{caller} got an empty dataset")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return n
+
+
+def _items(dataset, n: int, batch_size: int):
+    """The first ``n`` items in batches: dicts of their tensor fields stacked."""
+    for start in range(0, n, batch_size):
+        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
+        yield {key: torch.stack([it[key] for it in items]) for key, value in items[0].items()
+               if isinstance(value, Tensor)}
+
+
+def _run(translate: Translate, x: Tensor) -> Tensor:
+    y = translate(x).float().cpu().clamp(-1, 1)
+    if y.shape != x.shape:
+        raise ValueError(f"translating inputs of shape {tuple(x.shape)} gave "
+                         f"{tuple(y.shape)}: a translation must keep the image shape")
+    return y
+
+
+def _cat(batches: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    return {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+
+
 @torch.no_grad()
-def evaluate_unpaired(translate_AtoB: Callable[[Tensor], Tensor], dataset,
-                      translate_BtoA: Callable[[Tensor], Tensor] | None = None,
+def evaluate_paired(translate: Translate, dataset, direction: str = "AtoB",
+                    batch_size: int = 16, max_items: int | None = None) -> dict[str, float]:
+    """Translate every item of a paired ``dataset`` and score the outputs.
+
+    Args:
+        translate: maps a batch of inputs (N, C, H, W) in [-1, 1] to outputs.
+        dataset: items with "A" and "B" (and whatever the dataset's scorer reads).
+        direction: "AtoB" or "BtoA".
+        max_items: evaluate only the first ``max_items`` items (quick checks in notebooks).
+
+    Returns ``{"l1": ...}`` plus the dataset's own scores (on the synthetic label-map datasets
+    ``pixel_accuracy``, ``class_accuracy``, ``class_iou``: label map -> photo of the
+    segmented output, photo -> label map of the output's colours).
+    """
+    if direction not in ("AtoB", "BtoA"):
+        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
+    n = _count(dataset, max_items, batch_size, "evaluate_paired")
+    batches, outputs = [], []
+    for items in _items(dataset, n, batch_size):
+        x, target = items[src], items[dst]
+        y = translate(x).float().cpu().clamp(-1, 1)
+        if y.shape != target.shape:
+            raise ValueError(f"translating inputs of shape {tuple(x.shape)} gave "
+                             f"{tuple(y.shape)}, but the targets have shape {tuple(target.shape)}")
+        batches.append(items)
+        outputs.append(y)
+    items, out = _cat(batches), torch.cat(outputs)
+    scores = {"l1": float((out - items[dst].float()).abs().mean())}
+    scorer = _scorer(dataset)
+    if scorer is not None:
+        scores.update(scorer(items[src].float(), out, items, direction))
+    return scores
+
+
+@torch.no_grad()
+def evaluate_unpaired(translate_AtoB: Translate, dataset, translate_BtoA: Translate | None = None,
                       batch_size: int = 16, max_items: int | None = None) -> dict[str, float]:
     """Translate the A side (and, with ``translate_BtoA``, the B side) of an unpaired ``dataset``
     and score the outputs against their own inputs.
@@ -158,57 +125,89 @@ def evaluate_unpaired(translate_AtoB: Callable[[Tensor], Tensor], dataset,
             generator); CUT and FastCUT translate one way only.
         max_items: evaluate only the first ``max_items`` items (quick checks in notebooks).
 
-    On ``synthetic-zebras`` (horse = A, zebra = B) the keys are, per direction prefix
-    ``AtoB_`` (horse -> zebra) and ``BtoA_`` (zebra -> horse), the numbers of
-    ``score_zebras(inputs, outputs, input masks)``:
+    Keys are the dataset's scores prefixed ``AtoB_`` and ``BtoA_``. On ``synthetic-zebras``
+    (horse = A, zebra = B): ``silhouette_iou`` (the animal keeps its shape and place),
+    ``background_preservation``, ``zebra_rate`` (stripe verdicts; for B -> A also
+    ``horse_rate = 1 - zebra_rate``) and ``stripe_score`` (see ``score_zebras``).
 
-    * ``silhouette_iou``: the animal keeps its shape and place (1 = exactly);
-    * ``background_preservation``: fraction of background pixels left unchanged;
-    * ``zebra_rate``: fraction of outputs whose stripe score exceeds ``STRIPE_THRESHOLD``. The
-      goal is high for A -> B; for B -> A it is low, so ``BtoA_horse_rate = 1 - BtoA_zebra_rate``
-      is reported as well (high = good in every ``*_rate`` key that names the target domain);
-    * ``stripe_score``: the mean stripe score.
-
-    On any other dataset there is no way to judge the target domain without a trained
+    On data without a scorer there is no way to judge the target domain without a trained
     classifier, so only what needs no ground truth is returned: ``AtoB_mean_abs_change`` (and
     ``BtoA_...``), the mean |output - input| in [-1, 1] units. It says how much a model changes
     its inputs (0 = the identity), not whether the change is right.
     """
-    n = len(dataset) if max_items is None else min(max_items, len(dataset))
-    if n == 0:
-        raise ValueError("evaluate_unpaired got an empty dataset")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    from coursekit.data.synthetic.zebras import SyntheticZebras, score_zebras
-
-    zebras = isinstance(_base_dataset(dataset), SyntheticZebras)
+    n = _count(dataset, max_items, batch_size, "evaluate_unpaired")
     directions = [("AtoB", "A", translate_AtoB)]
     if translate_BtoA is not None:
         directions.append(("BtoA", "B", translate_BtoA))
-    inputs: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
-    outputs: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
-    masks: dict[str, list[Tensor]] = {side: [] for _, side, _ in directions}
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        for _, side, translate in directions:
-            x = torch.stack([it[side] for it in items])
-            y = translate(x).float().cpu().clamp(-1, 1)
-            if y.shape != x.shape:
-                raise ValueError(f"translating {side} images of shape {tuple(x.shape)} gave "
-                                 f"{tuple(y.shape)}: an unpaired translation must keep the shape")
-            inputs[side].append(x.float().cpu())
-            outputs[side].append(y)
-            if zebras:
-                masks[side].append(torch.stack([it[f"mask_{side}"] for it in items]))
+    batches: list[dict[str, Tensor]] = []
+    outputs: dict[str, list[Tensor]] = {name: [] for name, _, _ in directions}
+    for items in _items(dataset, n, batch_size):
+        batches.append(items)
+        for name, side, translate in directions:
+            outputs[name].append(_run(translate, items[side]))
+    items = _cat(batches)
+    scorer = _scorer(dataset)
     scores: dict[str, float] = {}
     for name, side, _ in directions:
-        x, y = torch.cat(inputs[side]), torch.cat(outputs[side])
-        if zebras:
-            # One call over the whole set: background preservation pools pixels over all items.
-            result = score_zebras(x, y, torch.cat(masks[side]))
-            if name == "BtoA":
-                result["horse_rate"] = 1.0 - result["zebra_rate"]
-        else:
-            result = {"mean_abs_change": float((y - x).abs().mean())}
+        x, y = items[side].float(), torch.cat(outputs[name])
+        # One call over the whole set: scores such as background preservation pool pixels.
+        result = (scorer(x, y, items, name) if scorer is not None else {}) or {
+            "mean_abs_change": float((y - x).abs().mean())}
         scores.update({f"{name}_{key}": value for key, value in result.items()})
+    return scores
+
+
+@torch.no_grad()
+def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: str = "AtoB",
+                     batch_size: int = 16, max_items: int | None = None,
+                     seed: int = 0) -> dict[str, float]:
+    """Score a model that draws a different output each call (BicycleGAN's G(x, z) with a fresh
+    z; MUNIT with a fresh style code) from ``n_samples`` calls per input.
+
+    Args:
+        sample: maps a batch of inputs (N, C, H, W) in [-1, 1] to one random output each.
+        dataset: the test set; its ``score`` judges each set of samples.
+        n_samples: outputs drawn per input (>= 2, for the diversity).
+        direction: which side is the input, "AtoB" or "BtoA".
+        seed: ``torch.manual_seed`` before sampling, so a call is repeatable.
+
+    Returns:
+        The dataset's own scores (as :func:`evaluate_paired` or :func:`evaluate_unpaired`
+        give them, unprefixed) averaged over the ``n_samples`` sets of outputs, and
+        ``diversity``: :func:`~coursekit.data.metrics.mean_pairwise_distance` of one input's
+        samples (0 = the samples ignore the noise). Where the dataset knows its target
+        domain's true modes (``dataset.modes``, e.g. synthetic-facades' photo styles):
+
+        * ``modes_covered``: how many distinct modes all the samples show;
+        * ``modes_per_input``: how many distinct modes one input's samples show, on average;
+        * ``mode_tv``: the total variation distance between the samples' mode frequencies
+          and the data's (``dataset.mode_frequencies()``): 0 = the data's proportions.
+        * ``num_modes``: how many there are, to read the counts against.
+    """
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be >= 2 to measure diversity, got {n_samples}")
+    if direction not in ("AtoB", "BtoA"):
+        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    src = direction[0]
+    n = _count(dataset, max_items, batch_size, "evaluate_samples")
+    torch.manual_seed(seed)
+    batches, drawn = [], []  # drawn[b]: (S, batch, C, H, W)
+    for items in _items(dataset, n, batch_size):
+        batches.append(items)
+        drawn.append(torch.stack([_run(sample, items[src]) for _ in range(n_samples)]))
+    items, samples = _cat(batches), torch.cat(drawn, dim=1)  # samples: (S, N, C, H, W)
+    x = items[src].float()
+    scorer = _scorer(dataset)
+    per_set = [scorer(x, s, items, direction) for s in samples] if scorer is not None else []
+    scores = {key: sum(r[key] for r in per_set) / len(per_set) for key in (per_set or [{}])[0]}
+    scores["diversity"] = mean_pairwise_distance(samples)
+    base = _base_dataset(dataset)
+    if getattr(base, "modes", None):
+        k = len(base.modes)
+        modes = torch.stack([base.mode_of(s) for s in samples])  # (S, N)
+        scores["modes_covered"] = float(modes.unique().numel())
+        scores["modes_per_input"] = float(sum(modes[:, i].unique().numel()
+                                              for i in range(modes.shape[1])) / modes.shape[1])
+        scores["mode_tv"] = total_variation(mode_histogram(modes, k), base.mode_frequencies())
+        scores["num_modes"] = float(k)
     return scores

@@ -8,6 +8,7 @@ items were drawn before. Train and test use different split ids, so they never s
 from __future__ import annotations
 
 import numpy as np
+from torch import Tensor
 from torch.utils.data import Dataset
 
 MIN_SIZE, MAX_SIZE = 32, 256
@@ -34,13 +35,17 @@ class SyntheticDataset(Dataset):
     """Base class: validates ``split``, ``size``, ``length`` and ``seed`` and handles indexing.
 
     Subclasses set ``default_lengths`` and ``title`` and implement ``__getitem__`` with
-    ``self._index(index)`` and ``self.rng(i, stream)``.
+    ``self._index(index)`` and ``self.rng(i, stream)``. Because each dataset knows its ground
+    truth, it also scores translations of its items (:meth:`score`) and, where its target
+    domain has known modes (styles), says which mode an image shows (:meth:`mode_of`).
     """
 
     default_lengths: dict[str, int] = {"train": 1000, "test": 200}
     title = "synthetic data"
     #: "paired" (item i's A and B show the same scene) or "unpaired" (two unrelated domains).
     pairing = "paired"
+    #: Names of the target domain's true modes (e.g. photo styles), or None if not known.
+    modes: tuple[str, ...] | None = None
 
     def __init__(self, split: str = "train", size: int = 64, length: int | None = None,
                  seed: int = 0):
@@ -84,3 +89,20 @@ class SyntheticDataset(Dataset):
             # IndexError (not ValueError) ends a plain `for item in dataset` loop.
             raise IndexError(f"index {index} out of range for a dataset of {self.length} items")
         return i
+
+    # --- scoring: overridden by each dataset (coursekit.data.evaluation calls these) ---------
+    def score(self, inputs: Tensor, outputs: Tensor, items: dict[str, Tensor],
+              direction: str) -> dict[str, float]:
+        """Ground-truth scores of ``outputs`` (N, 3, H, W), translated from ``inputs`` (side A
+        for ``direction="AtoB"``, else B) of the items whose fields are stacked in ``items``
+        (``items["labels"][i]`` belongs to ``inputs[i]``). One call scores a whole test set.
+        Higher is better in every key unless its docstring says otherwise; {} = no scorer."""
+        return {}
+
+    def mode_of(self, images: Tensor) -> Tensor:
+        """The index into :attr:`modes` that each target-domain image (N, 3, H, W) shows."""
+        raise NotImplementedError(f"{type(self).__name__} has no known modes")
+
+    def mode_frequencies(self) -> Tensor:
+        """How often each of :attr:`modes` occurs in the target domain, by construction."""
+        raise NotImplementedError(f"{type(self).__name__} has no known modes")

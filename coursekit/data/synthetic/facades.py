@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from coursekit.data.evaluation import segmentation_scores
+from coursekit.data.metrics import labels_from_palette, segmentation_scores
 from coursekit.data.synthetic.base import (MAX_SIZE, MIN_SIZE, SyntheticDataset, check_size,
                                            item_rng)
 
@@ -957,6 +957,30 @@ class SyntheticFacades(SyntheticDataset):
     def all_styles(self, index: int) -> list[dict]:
         """Item ``index`` in every style, in :data:`FACADE_STYLES` order."""
         return [self.render(index, k) for k in range(len(FACADE_STYLES))]
+
+    # The photo styles are the target domain's modes (label map -> photo is one-to-many).
+    modes = FACADE_STYLES
+
+    def score(self, inputs, outputs, items, direction):
+        """Label map -> photo (``"AtoB"``): :func:`score_facades` of the outputs against the
+        input labels. Photo -> label map: the outputs' palette colours against the true
+        labels. Both give ``pixel_accuracy``, ``class_accuracy``, ``class_iou``."""
+        if direction == "AtoB":
+            return score_facades(outputs, items["labels"])
+        return segmentation_scores(labels_from_palette(outputs, FACADE_PALETTE),
+                                   items["labels"], len(FACADE_CLASSES))
+
+    def mode_of(self, images):
+        """:func:`classify_facade_style` of photos (N, 3, H, W)."""
+        return classify_facade_style(images)
+
+    def mode_frequencies(self):
+        """Uniform over :data:`FACADE_STYLES` (each item draws its style uniformly), or all on
+        the one ``style`` the dataset was made with."""
+        k = len(FACADE_STYLES)
+        if self.style is not None:
+            return torch.nn.functional.one_hot(torch.tensor(self.style), k).double()
+        return torch.full((k,), 1.0 / k, dtype=torch.float64)
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from coursekit.data.evaluation import segmentation_scores
+from coursekit.data.metrics import gaussian_blur as _blur
+from coursekit.data.metrics import labels_from_palette, segmentation_scores
 from coursekit.data.synthetic.base import SyntheticDataset
 
 from coursekit.data.synthetic.render import (
@@ -58,6 +59,7 @@ __all__ = [
     "SyntheticLandscapes",
     "strokes",
     "segment_landscapes",
+    "classify_landscape_style",
     "score_landscapes",
     "stroke_faithfulness",
 ]
@@ -514,6 +516,30 @@ class SyntheticLandscapes(SyntheticDataset):
         layout = _sample_layout(self._rng(i, _STREAM_LAYOUT), self.size)
         return [self._item(layout, s) for s in range(len(LANDSCAPE_STYLES))]
 
+    # The nine styles are the target domain's modes (label map -> photo is one-to-many).
+    modes = LANDSCAPE_STYLES
+
+    def score(self, inputs, outputs, items, direction):
+        """Label map -> photo (``"AtoB"``): :func:`score_landscapes` of the outputs against
+        the input labels (``pixel_accuracy``, ``class_accuracy``, ``class_iou``, ``detail``).
+        Photo -> label map: the outputs' palette colours against the true labels."""
+        if direction == "AtoB":
+            return score_landscapes(outputs, items["labels"])
+        return segmentation_scores(labels_from_palette(outputs, LANDSCAPE_PALETTE),
+                                   items["labels"], len(LANDSCAPE_CLASSES))
+
+    def mode_of(self, images):
+        """:func:`classify_landscape_style` of photos (N, 3, H, W)."""
+        return classify_landscape_style(images)
+
+    def mode_frequencies(self):
+        """Uniform over :data:`LANDSCAPE_STYLES` (each item draws its style uniformly), or all
+        on the one ``style`` the dataset was made with."""
+        k = len(LANDSCAPE_STYLES)
+        if self.style is not None:
+            return F.one_hot(torch.tensor(self.style), k).double()
+        return torch.full((k,), 1.0 / k, dtype=torch.float64)
+
     def _item(self, layout: _Layout, sid: int) -> dict:
         labels = torch.from_numpy(layout.labels)
         return {
@@ -670,20 +696,6 @@ def _all_sky_prototypes(size: int) -> torch.Tensor:
                                       for s in range(len(LANDSCAPE_STYLES))])) * 2 - 1
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, H, W) with replicated edges (none for sigma <= 0)."""
-    if sigma <= 0:
-        return x
-    radius = max(1, int(math.ceil(3 * sigma)))
-    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
-                 k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"),
-                    k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
 def _nearest(pix: torch.Tensor, protos: torch.Tensor, sky: torch.Tensor):
     """Distance to, and class of, the nearest prototype of every pixel.
 
@@ -714,13 +726,7 @@ def segment_landscapes(photos: torch.Tensor, styles=None) -> torch.Tensor:
     sky = _all_sky_prototypes(h)  # (S, H, K, 3)
     pix = x.permute(0, 2, 3, 1)  # (N, H, W, 3)
     if styles is None:
-        # The style whose palette is nearest on average, judged on a subsample of pixels.
-        step = max(1, h // 32)
-        sub, sub_sky = pix[:, ::step, ::step], sky[:, ::step]
-        cost = torch.stack([torch.minimum(*_nearest(sub, protos[s].expand(n, -1, -1),
-                                                    sub_sky[s].expand(n, -1, -1, -1))[::2])
-                            .flatten(1).mean(1) for s in range(len(LANDSCAPE_STYLES))], 1)
-        chosen = cost.argmin(1)
+        chosen = _nearest_style(pix, protos, sky)
     else:
         chosen = torch.as_tensor(styles).long().flatten()
         if chosen.numel() == 1:
@@ -734,6 +740,26 @@ def segment_landscapes(photos: torch.Tensor, styles=None) -> torch.Tensor:
     votes = F.one_hot(nearest, len(LANDSCAPE_CLASSES)).permute(0, 3, 1, 2).float()
     votes = F.avg_pool2d(F.pad(votes, (1, 1, 1, 1), mode="replicate"), 3, stride=1) + 0.01 * votes
     return votes.argmax(1)
+
+
+def _nearest_style(pix: torch.Tensor, protos: torch.Tensor, sky: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) pixels -> (N,) the style whose palette is nearest on average, judged on a
+    subsample of the pixels."""
+    n, h = pix.shape[:2]
+    step = max(1, h // 32)
+    sub, sub_sky = pix[:, ::step, ::step], sky[:, ::step]
+    cost = torch.stack([torch.minimum(*_nearest(sub, protos[s].expand(n, -1, -1),
+                                                sub_sky[s].expand(n, -1, -1, -1))[::2])
+                        .flatten(1).mean(1) for s in range(len(LANDSCAPE_STYLES))], 1)
+    return cost.argmin(1)
+
+
+def classify_landscape_style(photos: torch.Tensor) -> torch.Tensor:
+    """Which of :data:`LANDSCAPE_STYLES` each photo (N, 3, H, W) in [-1, 1] looks like:
+    LongTensor (N,), the style :func:`segment_landscapes` would segment it in."""
+    x = _check_images(photos, "photos").clamp(-1, 1)
+    protos, _ = _all_prototypes()
+    return _nearest_style(x.permute(0, 2, 3, 1), protos, _all_sky_prototypes(x.shape[2]))
 
 
 def _check_labels(labels, n: int, h: int, w: int) -> torch.Tensor:
