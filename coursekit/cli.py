@@ -7,6 +7,7 @@
                            [--out DIR] [--resume] [--device D] [--precision fp32|bf16|fp16]
                            [--checkpoint-every N] [--keep-every N]
     coursekit eval METHOD --checkpoint PATH [--data NAME|PATH] [--split test] [--json]
+                          [--metrics fid,kid,lpips]
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
 ``coursekit.models``) so that notebooks and the command line do the same thing. A user's
@@ -289,10 +290,25 @@ def _eval(args) -> int:
     dataset = _open_data(module, args.method, data, split, config.image_size, "score")
     source = ("--data" if args.data else "the data it was trained on" if recorded
               else "its default data")
+    log = sys.stderr if args.json else sys.stdout
+    # translate() takes the input side of the configured direction (pix2pix's --direction);
+    # the two-way methods translate A -> B unless told otherwise.
+    direction = getattr(config, "direction", "AtoB")
+    if args.metrics:
+        from coursekit.data.standard_metrics import check_standard_metrics
+
+        # Before the scoring: a missing extra, weights file or ground truth fails at once.
+        protocol = check_standard_metrics(args.metrics, dataset, direction=direction)
     print(f"scoring {args.checkpoint} on {data}, split {split} ({len(dataset)} items; {source})",
-          file=sys.stderr if args.json else sys.stdout, flush=True)
+          file=log, flush=True)
     with torch.no_grad():
         scores = method.evaluate(dataset)
+    if args.metrics:
+        from coursekit.data.standard_metrics import standard_metrics
+
+        print(f"standard metrics, {direction}: {protocol}", file=log, flush=True)
+        scores.update(standard_metrics(method.translate, dataset, args.metrics,
+                                       direction=direction, device=method.device))
     if args.json:
         print(json.dumps(scores, indent=2, sort_keys=True))
     else:
@@ -319,6 +335,16 @@ def _at_least(minimum: int, meaning: str):
 
 _count = _at_least(1, "1 or more")
 _interval = _at_least(0, "0 (off) or more")
+
+
+def _metric_names(text: str) -> tuple[str, ...]:
+    """argparse type: a comma list of standard metrics (fid,kid,lpips), checked."""
+    from coursekit.data.standard_metrics import parse_metric_names
+
+    try:
+        return parse_metric_names(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset name or folder (default: the data the run was trained on)")
     p.add_argument("--split", default=None, help="the split to score (default: test)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--metrics", type=_metric_names, default=None, metavar="fid,kid,lpips",
+                   help="also the papers' metrics (a comma list of fid, kid, lpips); needs "
+                        "pip install 'coursekit[metrics]' and pretrained weights (docs/cli.md)")
     p.set_defaults(func=_eval)
     return parser
 
@@ -385,12 +414,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message tells the user what to do: shown without a traceback."""
     from coursekit.data.catalog import UnknownDatasetError
     from coursekit.data.download import DownloadError
+    from coursekit.data.standard_metrics import MissingExtraError
     from coursekit.train import (CheckpointError, CheckpointSaveError, DeviceUnavailableError,
                                  NonFiniteLossError)
 
+    # (MissingWeightsError is a FileNotFoundError.)
     return (CLIError, ValueError, FileNotFoundError, FileExistsError, UnknownDatasetError,
             DownloadError, CheckpointError, CheckpointSaveError, NonFiniteLossError,
-            DeviceUnavailableError)
+            DeviceUnavailableError, MissingExtraError)
 
 
 def main(argv: list[str] | None = None) -> int:
