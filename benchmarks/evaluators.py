@@ -1,34 +1,36 @@
 """The ground-truth scorers on real samples and on degenerate outputs.
 
     python benchmarks/evaluators.py [--size 64] [--n 100]
+    python benchmarks/evaluators.py --zebras-only [--checkpoint runs/cyclegan/latest.pt ...]
 
 Prints, for each synthetic dataset, every score of its evaluator on the real data (which
 should be near the best) and on outputs a broken model might produce (which should be clearly
 worse): an all-grey image, a blurred real image, the untouched input, and where it applies a
 translation that ignores the input. The tests assert the separation; this prints the numbers.
+
+For synthetic-zebras two more tables, at 32, 64 and 128 px:
+
+* the stripe verdict (``is_zebra``) and its three measures on real zebras, horses and the
+  impostors of ``coursekit.data.impostors`` (noise, speckle, checkerboards, blur), each pasted
+  into the horse's silhouette: the verdict must be "zebra" for the first and "horse" for the
+  rest (at 32 px achromatic noise is not caught, see ``coherence_threshold``);
+* the silhouette segmenter on generated-looking images with known masks (noise in the grass,
+  soft outlines, speckle) and, with ``--checkpoint`` (CycleGAN runs), a trained model's
+  outputs next to the true translation of the same horses.
 """
 from __future__ import annotations
 
 import argparse
 
 import torch
-import torch.nn.functional as F
 
+from coursekit.data.impostors import checkerboard, paste, pixel_noise, speckle
+from coursekit.data.metrics import gaussian_blur as blur
 from coursekit.data.synthetic.facades import SyntheticFacades, score_facades
 from coursekit.data.synthetic.landscapes import (SyntheticLandscapes, score_landscapes,
                                                  stroke_faithfulness, strokes)
-from coursekit.data.synthetic.zebras import SyntheticZebras, score_zebras
-
-
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding; sigma in pixels."""
-    radius = max(1, int(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-t**2 / (2 * sigma**2))
-    k = (k / k.sum()).to(x)
-    c = x.shape[1]
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+from coursekit.data.synthetic.zebras import (SyntheticZebras, coherence_threshold, is_zebra,
+                                             score_zebras, segment_animals, stripe_measures)
 
 
 def stack(ds, key: str, n: int) -> torch.Tensor:
@@ -43,11 +45,115 @@ def table(title: str, rows: dict[str, dict[str, float]]) -> None:
         print(f"{name:<34}" + "".join(f"{scores[k]:>24.3f}" for k in keys))
 
 
+def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    inter = (a * b).flatten(1).sum(1)
+    return inter / torch.maximum(a, b).flatten(1).sum(1).clamp_min(1)
+
+
+def zebra_cases(size: int, n: int, checkpoints: list[str]) -> None:
+    """The stripe verdict and the segmenter at one size, on real data and impostors."""
+    ds = SyntheticZebras("test", size=size)
+    items = [ds[i] for i in range(n)]
+    pairs = [ds.render_pair(i) for i in range(n)]
+    horses, horse_masks = torch.stack([p["A"] for p in pairs]), torch.stack([p["mask"] for p in pairs])
+    truth = torch.stack([p["B"] for p in pairs])
+    g = torch.Generator().manual_seed(size)
+    period = round(0.064 * size)  # the torso's stripe period in px
+    rows = {"real zebras (B)": (torch.stack([it["B"] for it in items]),
+                                torch.stack([it["mask_B"] for it in items]), "zebra"),
+            "true translation (render_pair)": (truth, horse_masks, "zebra"),
+            "real horses (A)": (horses, horse_masks, "horse"),
+            f"blurred horse (sigma {size / 32:g} px)": (blur(horses, size / 32), horse_masks, "horse")}
+    fakes = {"grey pixel noise": pixel_noise(n, size, False, g),
+             "colour pixel noise": pixel_noise(n, size, True, g),
+             "colour speckle 1 px": speckle(n, size, 1, True, g),
+             "colour speckle 2 px": speckle(n, size, 2, True, g),
+             "black-and-white speckle 2 px": speckle(n, size, 2, False, g),
+             **{f"checkerboard {c} px": checkerboard(n, size, c)
+                for c in sorted({1, 2, max(2, period // 2)})}}
+    for name, pattern in fakes.items():
+        rows[f"{name} in the horse"] = (paste(horses, pattern, horse_masks), horse_masks, "horse")
+    models = {}
+    for path in checkpoints:
+        from coursekit.models import load_trained
+
+        model, config = load_trained("cyclegan", path)
+        if config.image_size != size:
+            continue
+        with torch.no_grad():
+            models[f"G_AB of {path}"] = model.eval().translate(horses, "AtoB").clamp(-1, 1)
+    for name, out in models.items():
+        rows[name] = (out, horse_masks, "?")
+
+    print(f"\nsynthetic-zebras, the stripe verdict at {size} px ({n} test items; coherence "
+          f"bar {coherence_threshold(size):.2f}, chroma bar 0.08, contrast bar 0.07)")
+    print(f"{'':46s}{'should be':>10s}{'zebra rate':>11s}{'contrast':>9s}{'chroma':>8s}{'coherence':>10s}")
+    for name, (images, masks, expect) in rows.items():
+        m = stripe_measures(images, masks)
+        rate = float(is_zebra(images, masks).float().mean())
+        print(f"{name:46s}{expect:>10s}{rate:11.3f}" + "".join(
+            f"{float(m[k].mean()):{w}.3f}" for k, w in (("contrast", 9), ("chroma", 8), ("coherence", 10))))
+
+    grass = 1 - horse_masks
+    seg_rows = {
+        "true translation": truth,
+        "+ colour noise in the grass (std 0.1)": (truth + grass * pixel_noise(n, size, True, g, 0.1)).clamp(-1, 1),
+        "+ colour noise everywhere (std 0.1)": (truth + pixel_noise(n, size, True, g, 0.1)).clamp(-1, 1),
+        "blurred (sigma 0.5 px)": blur(truth, 0.5),
+        "blurred (sigma 1 px)": blur(truth, 1.0),
+        "colour speckle 2 px in the silhouette": paste(truth, speckle(n, size, 2, True, g), horse_masks),
+        "all grey": torch.zeros_like(truth),
+        **models,
+    }
+    print(f"\nsynthetic-zebras, the silhouette segmenter at {size} px on generated-looking images "
+          f"(IoU with the true mask; last column: with the segmented true translation)")
+    seg_truth = segment_animals(truth)
+    print(f"{'':46s}{'mean IoU':>9s}{'min':>7s}{'vs truth':>9s}")
+    for name, images in seg_rows.items():
+        seg = segment_animals(images)
+        v = iou(seg, horse_masks)
+        print(f"{name:46s}{float(v.mean()):9.3f}{float(v.min()):7.3f}"
+              f"{float(iou(seg, seg_truth).mean()):9.3f}")
+
+
+def sampler_cases(size: int, n: int) -> None:
+    """evaluate_samples on samplers whose answers are known (synthetic-facades' styles)."""
+    import itertools
+
+    from coursekit.data.evaluation import evaluate_samples
+    from coursekit.data.synthetic.facades import FACADE_STYLES
+
+    ds = SyntheticFacades("test", size=size, length=n)
+    k = len(FACADE_STYLES)
+    index = {ds[i]["A"].numpy().tobytes(): i for i in range(n)}
+    calls = itertools.count()
+
+    def every_style(x):  # call j: the true render of each input in style j mod k
+        style = next(calls) % k
+        return torch.stack([ds.render(index[a.numpy().tobytes()], style)["B"] for a in x])
+
+    first = ds[0]["B"]
+    rows = {"true renders, every style": evaluate_samples(every_style, ds, n_samples=k),
+            "one fixed photo for every input": evaluate_samples(lambda x: first.expand_as(x), ds, n_samples=k),
+            "uniform noise": evaluate_samples(lambda x: torch.rand_like(x) * 2 - 1, ds, n_samples=k)}
+    table(f"evaluate_samples on synthetic-facades ({n} test items, {size} px, {k} samples each)", rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--n", type=int, default=100, help="test items per dataset")
+    parser.add_argument("--zebras-only", action="store_true",
+                        help="only the zebra verdict and segmenter tables")
+    parser.add_argument("--checkpoint", action="append", default=[],
+                        help="a CycleGAN checkpoint whose A->B outputs join the zebra tables "
+                             "(at its own image size; repeatable)")
     args = parser.parse_args()
+    for size in (32, 64, 128):
+        zebra_cases(size, args.n, args.checkpoint)
+    if args.zebras_only:
+        return
+    sampler_cases(args.size, 16)
     n, size = args.n, args.size
     sigma = size / 16  # "a blurred image": detail finer than 1/16 of the image is gone
 

@@ -28,7 +28,6 @@ the renderer's own palette, with the style estimated per image), :func:`score_la
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
