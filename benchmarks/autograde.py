@@ -14,7 +14,10 @@ notebook without and with the load.
 
 The target (issues 3, 5 and 9): one notebook autogrades in under 60 s on this 2-core machine,
 and a busy server changes that by no more than its share of the cores. Every check runs torch
-on one thread (coursekit.grading.checks.one_thread), whatever the kernel's default;
+on one thread (coursekit.grading.checks.one_thread), whatever the kernel's default: with
+torch's default threads, its spinning worker threads made checks up to 100x slower on a loaded
+server (measured: 24 s instead of 0.3 s for three CycleGAN generator steps at load 14 on 2
+cores);
 ``--threads`` sets OMP_NUM_THREADS for nbgrader's kernels (0: unset, torch then starts one
 thread per core, as on a server nobody configured).
 """

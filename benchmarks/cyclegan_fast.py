@@ -21,7 +21,11 @@ shared; 64 test items, evaluated every few hundred steps; AtoB numbers):
 
 Three more on 2026-12-06 (2 threads, quiet machine, 600 steps, AtoB at the end, 64 test items):
 ngf 32 with 2 blocks (143 s) IoU .306, zebra rate .98; lr 2e-3 (95 s) .327, .98; identity weight
-2.0 instead of 0.5 (93 s) .319, .97. The fast preset itself: .293, .91.
+2.0 instead of 0.5 (93 s) .319, .97. The fast preset itself: .293, .91. The fast preset at the
+paper's lr 2e-4 (600 steps) left the outputs as coloured noise, hence its lr 1e-3.
+
+For comparison, CUT's fast preset (64 px, 4 blocks, batch 4) learns the animal's shape first:
+silhouette IoU ~0.4 after 120 steps (the README's score table has it after 600).
 
 The IoU curve is flat at about 0.3 in every variant while the stripe verdict is reached early:
 the generators place a blob where the animal is and keep the background's colours roughly

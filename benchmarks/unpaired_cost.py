@@ -8,8 +8,9 @@ the thesis's Table 3.6 (GTX 1080Ti, 256 px, batch 1): CUT 0.24 s / 3.33 GB = 0.6
 time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x.
 
 Each configuration is measured in a fresh process by
-``coursekit.train.profile.training_cost_in_fresh_process`` (the function lecture 3 uses; its
-docstring says exactly what the time and the CUDA / CPU memory figures include): the median
+``coursekit.models.profile.training_cost_in_fresh_process`` (the function lecture 3 uses;
+``coursekit.train.profile``'s docstring says exactly what the time and the CUDA / CPU memory
+figures include): the median
 time of a whole ``training_step`` on random images after a warm-up, the FLOPs of one step
 (forward and backward convolutions and matrix products: the work, independent of the machine)
 and the peak memory.
@@ -28,7 +29,7 @@ import argparse
 from dataclasses import replace
 
 from coursekit.models import load_method_module
-from coursekit.train.profile import training_cost_in_fresh_process
+from coursekit.models.profile import training_cost_in_fresh_process
 
 METHODS = ("cyclegan", "cut", "fastcut")
 # Thesis Table 3.6, ratios to CycleGAN (sec/iter, memory).
@@ -36,7 +37,7 @@ THESIS = {"cyclegan": (1.0, 1.0), "cut": (0.24 / 0.40, 3.33 / 4.81), "fastcut": 
 
 
 def measure(args, method_name: str, preset: str) -> dict:
-    """One method at one preset, measured by coursekit.train.profile in a fresh process."""
+    """One method at one preset, measured by coursekit.models.profile in a fresh process."""
     module = load_method_module(method_name)
     config = module.Config.fast() if preset == "fast" else module.Config.paper()
     if args.size:

@@ -215,3 +215,19 @@ def test_short_training_learns_the_silhouette(tmp_path):
     after = score_zebras(xs, method.translate(xs), masks)["silhouette_iou"]
     assert before < 0.15
     assert after >= 0.3
+
+
+def test_paper_layers_are_the_thesis_feature_maps_of_the_antialiased_generator():
+    # §3.3.2: the padded RGB input, the first and second downsampling conv (the stride-1 conv
+    # before its blur-pool), residual blocks 1 and 5 of the 9-block generator.
+    from torch import nn
+
+    from coursekit.nn import ResnetGenerator
+
+    g = ResnetGenerator(ngf=4, n_blocks=9, antialias=True)
+    pad, down1, down2, block1, block5 = cut.PAPER_LAYERS
+    assert pad == 0 and isinstance(g.model[pad], nn.ReflectionPad2d)
+    convs = [i for i, m in enumerate(g.model[:g.block_indices[0]]) if isinstance(m, nn.Conv2d)]
+    assert (down1, down2) == tuple(convs[1:3]), convs  # convs[0] is the 7x7 c7s1-64
+    assert (block1, block5) == (g.block_indices[0], g.block_indices[4])
+    assert cut.Config.paper().nce_layers == cut.PAPER_LAYERS

@@ -1,12 +1,19 @@
-"""coursekit.train.profile: the FLOPs it counts are the hand-computed ones for a known step, and
-bad requests are refused. (Times and memory are machine-dependent: benchmarks/ reports them.)"""
+"""coursekit.train.profile and coursekit.models.profile: the FLOPs counted are the hand-computed
+ones for a known step, bad requests are refused, and the training layer's module does not reach
+up into the methods. (Times and memory are machine-dependent: benchmarks/ reports them.)"""
 from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from coursekit.train.profile import measure_training_cost, training_cost_in_fresh_process
+import coursekit
+from coursekit.models.profile import training_cost_in_fresh_process
+from coursekit.train.profile import measure_training_cost
 
 
 class TwoConvStep(nn.Module):
@@ -54,3 +61,45 @@ def test_bad_requests_are_refused(kwargs, message):
 def test_fresh_process_wants_the_config_dataclass():
     with pytest.raises(TypeError, match="Config dataclass"):
         training_cost_in_fresh_process("cut", {"image_size": 32})
+
+
+def test_fresh_process_refuses_an_unknown_method_before_starting_one():
+    from coursekit.models import cut
+
+    with pytest.raises(ValueError, match="Unknown method 'nope'"):
+        training_cost_in_fresh_process("nope", cut.Config.fast())
+
+
+def _coursekit_imports(path: Path) -> set[str]:
+    """The coursekit modules a file imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names}
+    return {name for name in found if name.startswith("coursekit")}
+
+
+def test_the_import_finder_sees_a_lazy_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import torch\n\ndef f():\n    from coursekit.models import cut\n")
+    assert "coursekit.models" in _coursekit_imports(module)
+
+
+def test_training_layer_profile_does_not_import_the_methods():
+    path = Path(coursekit.__file__).parent / "train" / "profile.py"
+    reaching_up = {name for name in _coursekit_imports(path)
+                   if name == "coursekit.models" or name.startswith("coursekit.models.")}
+    assert not reaching_up, f"coursekit.train.profile imports {sorted(reaching_up)}"
+
+
+@pytest.mark.slow
+def test_fresh_process_measures_a_method_by_its_name():
+    from coursekit.models import cut
+
+    config = dataclasses.replace(cut.Config.fast(), image_size=16)
+    cost = training_cost_in_fresh_process("cut", config, iters=1, warmup=0, threads=1)
+    assert cost["method"] == "cut" and cost["image_size"] == 16
+    assert cost["batch_size"] == config.train.batch_size
+    assert cost["flops"] > 0 and cost["seconds"] > 0

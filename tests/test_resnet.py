@@ -131,3 +131,11 @@ def test_blur_upsample_is_zero_insertion_then_the_1331_filter():
     manual = F.conv2d(F.pad(up, (2, 1, 2, 1)), kernel)
     # The interior (away from the clamped borders) must agree to float rounding.
     assert torch.allclose(BlurUpsample()(x)[..., 2:-2, 2:-2], manual[..., 2:-2, 2:-2], atol=1e-6)
+
+
+def test_feature_channels_reads_the_layers_it_is_given_and_has_no_default():
+    # Which layers to read is a method's choice (CUT's PAPER_LAYERS), not the generator's.
+    g = ResnetGenerator(ngf=4, n_blocks=2, antialias=False)
+    assert g.feature_channels((0, 1, 7)) == [3, 4, 16]
+    with pytest.raises(TypeError):
+        g.feature_channels()

@@ -194,9 +194,8 @@ def threads(n: int) -> Iterator[None]:
 def one_thread(check: Callable) -> Callable:
     """Run ``check`` with torch on one thread. Its tensors are tiny, so more threads gain
     nothing, and on a loaded grading server (more busy threads than cores) torch's spinning
-    worker threads made checks up to 100x slower (measured: 24 s instead of 0.3 s for
-    three CycleGAN generator steps at load 14 on 2 cores). Results then do not depend on the
-    machine's thread count either."""
+    worker threads make checks up to 100x slower (``benchmarks/autograde.py`` has the
+    measurement). Results then do not depend on the machine's thread count either."""
 
     if getattr(check, "one_thread", False):
         return check

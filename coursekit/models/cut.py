@@ -66,7 +66,9 @@ DEFAULT_DATA = "synthetic-zebras"
 #: Unpaired: it needs two domains, not pairs (paired data trains it too, as two domains).
 PAIRED = False
 
-#: CUT's PatchNCE layers in ``ResnetGenerator(antialias=True).model`` (§3.3.2).
+#: CUT's PatchNCE layers (§3.3.2), as indices of ``ResnetGenerator(antialias=True).model``:
+#: the padded RGB input, the first and second downsampling conv, residual blocks 1 and 5.
+#: The paper's choice, so it lives here; the generator only gives the indices their meaning.
 PAPER_LAYERS = (0, 4, 8, 12, 16)
 
 
@@ -143,8 +145,7 @@ class Config:
     def fast(cls, **overrides) -> "Config":
         """A CPU preset for ``synthetic-zebras``: 600 steps, a few minutes on 2 CPU threads.
 
-        It does not reach stripes within that budget (lecture 3 measures it beside CycleGAN);
-        what it learns first is the animal's shape (silhouette IoU ~0.4 after 120 steps).
+        What it reaches is in the README's score table (lecture 3 measures it beside CycleGAN).
 
         64 px (below ~48 px the stripes blur to grey), ngf 16 and 4 residual blocks, a 34x34
         PatchGAN (d_layers 2: the 70x70 one is about a quarter of a 256 px side, so this is

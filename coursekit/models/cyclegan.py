@@ -156,10 +156,9 @@ class Config:
 
         Sized for about 2 minutes of training on 2 CPU threads. As in pix2pix's fast preset the
         discriminator is scaled with the image: 70x70 patches are about a quarter of a 256 px
-        image's side; at 32 px that is a 16x16 PatchGAN (``d_layers=1``). The learning rate is
-        5x the paper's because the run is ~10^3 times shorter; at 2e-4 the same 600 steps left
-        the outputs as coloured noise. What it reaches (and what it does not) is in the README
-        and ``benchmarks/cyclegan_fast.py``."""
+        image's side; at 32 px that is a 16x16 PatchGAN (``d_layers=1``). lr 1e-3, 5x the
+        paper's, because the run is ~10^3 times shorter. What it reaches is in the README's
+        score table; the variants tried are in ``benchmarks/cyclegan_fast.py``."""
         base = cls(image_size=32, ngf=16, n_blocks=3, ndf=32, d_layers=1, lr=1e-3,
                    train=TrainConfig(steps=600, decay_steps=300, batch_size=8,
                                      out_dir="runs/cyclegan-fast", log_every=50,

@@ -31,10 +31,6 @@ from coursekit.nn.unet import check_image_batch
 
 PADDINGS = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": None}
 
-#: CUT's PatchNCE layers (CUT §3.3.2): padded RGB, the first and second downsampling conv, and
-#: residual blocks 1 and 5 -- these indices with ``antialias=True``.
-CUT_LAYERS = (0, 4, 8, 12, 16)
-
 
 class ResnetBlock(nn.Module):
     """``out = x + [pad, conv3x3, norm, ReLU, (dropout), pad, conv3x3, norm](x)``.
@@ -173,9 +169,10 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def feature_channels(self, layers: Sequence[int] = CUT_LAYERS) -> list[int]:
+    def feature_channels(self, layers: Sequence[int]) -> list[int]:
         """Channels of the outputs of ``self.model[i]`` for each ``i`` in ``layers`` (what a
-        projection head on those features needs at construction)."""
+        projection head on those features needs at construction). No default: which layers to
+        read is the method's choice (CUT's are ``coursekit.models.cut.PAPER_LAYERS``)."""
         self._check_layers(layers)
         width, widths = self.in_channels, []
         for module in self.model:

@@ -2,12 +2,12 @@
 
 Park et al. compare methods by "sec/iter" and "Mem(GB)" of training on one GPU (thesis Table
 3.6, GTX 1080Ti, 256 px, batch 1). The same two numbers, measured the same way for every method
-in coursekit::
+in coursekit, for any object with a ``training_step(batch)``::
 
-    from coursekit.train.profile import training_cost_in_fresh_process
-    from coursekit.models import cut
-    cost = training_cost_in_fresh_process("cut", cut.Config.fast())
-    cost["seconds"], cost["memory_bytes"], cost["memory_kind"]
+    from coursekit.train.profile import measure_training_cost
+    cost = measure_training_cost(lambda: cut.build(cut.Config.fast()), batch_size=1,
+                                 image_size=64)
+    cost["seconds"], cost["flops"], cost["memory_bytes"], cost["memory_kind"]
 
 * **time**: the median over ``iters`` calls of the method's whole ``training_step`` (every
   forward, backward and optimizer step), after ``warmup`` untimed calls (Adam creates its state
@@ -27,28 +27,23 @@ in coursekit::
   resident size just before the networks are built. That includes whatever the CPU allocator
   keeps, so it is an upper bound of the tensors' size: comparable between methods measured
   this way, not with a CUDA figure. A peak is only meaningful in a process that has done
-  nothing else, hence :func:`training_cost_in_fresh_process` (a notebook kernel that has
-  trained other models already has a high-water mark of its own).
+  nothing else, hence ``coursekit.models.profile.training_cost_in_fresh_process`` (a
+  notebook kernel that has trained other models already has a high-water mark of its own).
 
-Lecture 3 calls these functions; ``benchmarks/unpaired_cost.py`` makes the same measurement
-(median ``training_step`` time after a warm-up, CUDA peak allocation or peak RSS growth in a
-fresh process) and can call :func:`measure_training_cost` for its rows.
+This module knows nothing of the methods (the training layer does not import
+``coursekit.models``): ``coursekit.models.profile`` builds a method by its name in a fresh
+process and measures it here; lecture 3 and ``benchmarks/unpaired_cost.py`` call it.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any, Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["current_rss_bytes", "measure_training_cost", "training_cost_in_fresh_process"]
+__all__ = ["current_rss_bytes", "measure_training_cost"]
 
 
 def current_rss_bytes() -> int:
@@ -115,51 +110,3 @@ def measure_training_cost(build: Callable[[], Any], batch_size: int, image_size:
     return {"seconds": statistics.median(times), "flops": int(counter.get_total_flops()),
             "memory_bytes": int(memory), "memory_kind": kind,
             "device": str(device), "iters": iters, "warmup": warmup}
-
-
-def training_cost_in_fresh_process(method_name: str, config, device: str = "cpu",
-                                   iters: int = 5, warmup: int = 2,
-                                   threads: int | None = None) -> dict[str, Any]:
-    """:func:`measure_training_cost` of ``coursekit.models`` method ``method_name`` built from
-    ``config`` (its ``Config`` dataclass), in a new Python process that does nothing else.
-
-    ``threads``: torch's CPU threads in that process (default: torch's own choice).
-    Returns the dict of :func:`measure_training_cost` plus ``method``, ``image_size`` and
-    ``batch_size``.
-    """
-    if not dataclasses.is_dataclass(config):
-        raise TypeError(f"config must be the method's Config dataclass (e.g. "
-                        f"coursekit.models.cut.Config.fast()), got {type(config).__name__}")
-    request = {"method": method_name, "config": dataclasses.asdict(config), "device": str(device),
-               "iters": iters, "warmup": warmup, "threads": threads}
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    done = subprocess.run([sys.executable, "-m", "coursekit.train.profile"],
-                          input=json.dumps(request, default=str), capture_output=True, text=True,
-                          env=env)
-    if done.returncode:
-        raise RuntimeError(f"measuring {method_name} in a fresh process failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _worker() -> None:
-    """``python -m coursekit.train.profile`` reads a request (JSON) on stdin, prints the cost."""
-    from coursekit.models import config_from_dict, load_method_module
-
-    request = json.loads(sys.stdin.read())
-    if request.get("threads"):
-        torch.set_num_threads(int(request["threads"]))
-    torch.manual_seed(0)
-    module = load_method_module(request["method"])
-    config = config_from_dict(module.Config, request["config"])
-    cost = measure_training_cost(lambda: module.build(config), config.train.batch_size,
-                                 config.image_size, request["device"], request["iters"],
-                                 request["warmup"])
-    cost.update(method=request["method"], image_size=config.image_size,
-                batch_size=config.train.batch_size)
-    print(json.dumps(cost))
-
-
-if __name__ == "__main__":
-    _worker()
