@@ -36,7 +36,10 @@ need far more steps than two CPU minutes allow. The loss curve says the same: af
 steps the cycle L1 is still 0.12 (on [-1, 1]) and falling, and G_AB(zebra), which the identity
 loss asks to be the zebra unchanged, is still a blurred copy: the generators have not yet
 learned to copy an image, let alone to restripe one. So the zebra rates above overstate what was
-learned: look at the samples, not only at the rate.
+learned: look at the samples, not only at the rate. (Those rates came from the contrast-only
+stripe score of the day. The verdict now also asks for black-and-white, oriented stripes
+(``is_zebra``) and gives the fast preset's speckle 0.00; ``benchmarks/zebra_tables.py readme``
+re-measures it.)
 """
 from __future__ import annotations
 
