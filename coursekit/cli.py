@@ -8,6 +8,8 @@
                            [--checkpoint-every N] [--keep-every N]
     coursekit eval METHOD --checkpoint PATH [--data NAME|PATH] [--split test] [--json]
                           [--metrics fid,kid,lpips]
+    coursekit translate METHOD --checkpoint PATH --input FILE|FOLDER --out FOLDER
+                          [--direction AtoB|BtoA] [--resize crop|stretch] [--device D]
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
 ``coursekit.models``) so that notebooks and the command line do the same thing. A user's
@@ -317,6 +319,31 @@ def _eval(args) -> int:
     return 0
 
 
+def _translate(args) -> int:
+    from coursekit.models import load_trained
+    from coursekit.train.device import select_device
+    from coursekit.translate import summary, translate_images
+
+    method, config = load_trained(args.method, args.checkpoint)
+    two_way = args.method == "cyclegan"
+    if args.direction and not two_way:
+        own = getattr(config, "direction", None)
+        if own is None:
+            raise UsageError(f"{args.method} translates one way only (A -> B): no --direction")
+        if args.direction != own:
+            raise UsageError(f"this {args.method} model was trained {own}; it cannot translate "
+                             f"{args.direction} (train one with --direction {args.direction})")
+    method.to(select_device(args.device or "auto")).eval()
+    direction = args.direction or "AtoB"
+    translate = ((lambda x: method.translate(x, direction)) if two_way else method.translate)
+    results = translate_images(translate, config.image_size, args.input, args.out,
+                               resize=args.resize,
+                               title=f"coursekit translate {args.method} ({args.checkpoint})")
+    print(f"translated {summary(results)} into {args.out}; side by side: "
+          f"{Path(args.out) / 'index.html'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def _at_least(minimum: int, meaning: str):
     """argparse type: an integer >= ``minimum``; ``meaning`` says what a valid one is."""
@@ -407,6 +434,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also the papers' metrics (a comma list of fid, kid, lpips); needs "
                         "pip install 'coursekit[metrics]' and pretrained weights (docs/cli.md)")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("translate", help="translate your own images with a trained model")
+    p.add_argument("method", help=f"one of: {listing}")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--input", required=True, help="an image file or a folder of images "
+                   "(searched recursively; never written to)")
+    p.add_argument("--out", required=True, help="output folder: one PNG per input, under its "
+                   "name, and index.html with inputs and outputs side by side")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
+                   help="CycleGAN: which generator (default AtoB)")
+    p.add_argument("--resize", choices=["crop", "stretch"], default="crop",
+                   help="how an image reaches the model's square size: scale the shorter side "
+                        "and keep the centre (default), or scale the whole image")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.set_defaults(func=_translate)
     return parser
 
 

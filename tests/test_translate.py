@@ -1,0 +1,133 @@
+"""coursekit.translate and `coursekit translate`: your own images through a trained model."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from coursekit.cli import main
+from coursekit.translate import MODEL_INPUTS, translate_images
+
+
+def negate(x):
+    return -x
+
+
+def _rgb(path, w, h, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    src = tmp_path / "photos"
+    (src / "trip").mkdir(parents=True)
+    _rgb(src / "square.png", 16, 16)
+    _rgb(src / "trip" / "wide.jpg", 40, 20, seed=1)
+    Image.fromarray(np.full((12, 12), 200, np.uint8)).save(src / "grey.png")  # mode L
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 255, 10  # red, almost transparent: alpha is dropped
+    Image.fromarray(rgba).save(src / "trip" / "alpha.png")
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def test_outputs_are_the_translations_of_what_the_model_saw(folder, tmp_path):
+    out = tmp_path / "out"
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    results = translate_images(negate, 16, folder, out)
+    assert [r.output.relative_to(out).as_posix() for r in results] == [
+        "grey.png", "square.png", "trip/alpha.png", "trip/wide.png"]
+    for r in results:
+        seen = np.asarray(Image.open(r.model_input), dtype=np.int16)
+        made = np.asarray(Image.open(r.output), dtype=np.int16)
+        assert seen.shape == made.shape == (16, 16, 3)
+        # negate maps v/127.5 - 1 to its opposite: pixel value v -> 255 - v (rounding: +-1).
+        assert np.abs(made - (255 - seen)).max() <= 1, r.source
+    # A 16 px RGB square is used as it is; the others say what was done to them.
+    notes = {r.source.name: r.note for r in results}
+    assert notes["square.png"] == "used as it is"
+    assert np.array_equal(np.asarray(Image.open(out / MODEL_INPUTS / "square.png")),
+                          np.asarray(Image.open(folder / "square.png")))
+    assert notes["grey.png"] == "L converted to RGB; 12x12 -> 16x16 (scaled)"
+    assert notes["alpha.png"] == "RGBA converted to RGB"
+    assert notes["wide.jpg"] == "40x20 -> 16x16 (shorter side scaled, centre cropped)"
+    assert np.asarray(Image.open(out / MODEL_INPUTS / "trip" / "alpha.png"))[0, 0].tolist() == [255, 0, 0]
+    page = (out / "index.html").read_text()
+    assert page.count("<tr><td>") == 4 and "trip/wide.png" in page and "centre cropped" in page
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # input untouched
+
+
+def test_stretch_keeps_the_whole_image(tmp_path):
+    src = tmp_path / "in.png"
+    img = np.zeros((10, 40, 3), np.uint8)
+    img[:, :4] = 255  # a white band at the left edge: a centre crop would lose it
+    Image.fromarray(img).save(src)
+    out = tmp_path / "out"
+    translate_images(negate, 8, src, out, resize="stretch")
+    seen = np.asarray(Image.open(out / MODEL_INPUTS / "in.png"))
+    # The first output column covers 5 input columns, 4 of them white: about 4/5 of 255.
+    assert seen.shape == (8, 8, 3) and seen[:, 0].min() > 150
+    translate_images(negate, 8, src, tmp_path / "cropped")
+    assert np.asarray(Image.open(tmp_path / "cropped" / MODEL_INPUTS / "in.png"))[:, 0].max() < 50
+
+
+def test_bad_inputs_are_clear_errors_and_write_nothing(folder, tmp_path):
+    with pytest.raises(ValueError, match="inside the input folder"):
+        translate_images(negate, 16, folder, folder / "out")
+    assert not (folder / "out").exists()
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="broken.png"):
+        translate_images(negate, 16, folder, out)
+    assert not out.exists()  # every file is decoded before anything is written
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("x")
+    with pytest.raises(ValueError, match="No images in"):
+        translate_images(negate, 16, empty, out)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        translate_images(negate, 16, tmp_path / "missing", out)
+    with pytest.raises(ValueError, match="not an image file"):
+        translate_images(negate, 16, folder / "notes.txt", out)
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    _rgb(twins / "a.png", 8, 8)
+    _rgb(twins / "a.jpg", 8, 8)
+    with pytest.raises(ValueError, match="same output: a.png"):
+        translate_images(negate, 8, twins, out)
+
+
+def test_the_command_translates_with_a_checkpoint_and_refuses_what_cannot_work(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "cyclegan", "--steps", "1", "--out", str(run)]) == 0
+    src = tmp_path / "horses"
+    src.mkdir()
+    _rgb(src / "h.png", 50, 40)
+    capsys.readouterr()
+    out = tmp_path / "zebras"
+    args = ["translate", "cyclegan", "--checkpoint", str(run / "latest.pt"), "--input", str(src)]
+    assert main(args + ["--out", str(out), "--direction", "BtoA"]) == 0
+    said = capsys.readouterr().out
+    assert "translated 1 images (0 converted to RGB, 1 resized)" in said and "index.html" in said
+    made = np.asarray(Image.open(out / "h.png"))
+    assert made.shape == (32, 32, 3)  # the fast preset's size
+    # The other generator gives another picture: --direction picked G_BA above.
+    assert main(args + ["--out", str(tmp_path / "ab")]) == 0
+    assert not np.array_equal(made, np.asarray(Image.open(tmp_path / "ab" / "h.png")))
+    capsys.readouterr()
+    assert main(["translate", "cut", "--checkpoint", str(run / "latest.pt"), "--input", str(src),
+                 "--out", str(tmp_path / "x")]) == 1
+    assert "holds a CycleGAN model" in capsys.readouterr().err
+    assert main(args + ["--out", str(src / "inside")]) == 1
+    assert "never writes into the input folder" in capsys.readouterr().err
+
+
+def test_one_way_methods_refuse_a_direction(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "cut", "--steps", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    src = tmp_path / "h.png"
+    _rgb(src, 8, 8)
+    code = main(["translate", "cut", "--checkpoint", str(run / "latest.pt"), "--input", str(src),
+                 "--out", str(tmp_path / "o"), "--direction", "BtoA"])
+    assert code == 2 and "translates one way only" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
