@@ -6,9 +6,11 @@
     coursekit train METHOD [--data NAME|PATH] [--split train] [--preset fast|paper] [--steps N]
                            [--out DIR] [--resume] [--device D] [--precision fp32|bf16|fp16]
                            [--checkpoint-every N] [--keep-every N]
-    coursekit eval METHOD --checkpoint PATH [--data NAME|PATH] [--split test] [--json]
+    coursekit eval METHOD (--checkpoint PATH | --pretrained NAME) [--data NAME|PATH]
+                          [--split test] [--json]
                           [--metrics fid,kid,lpips]
-    coursekit translate METHOD --checkpoint PATH --input FILE|FOLDER --out FOLDER
+    coursekit translate METHOD (--checkpoint PATH | --pretrained NAME) --input FILE|FOLDER
+                          --out FOLDER
                           [--direction AtoB|BtoA] [--resize crop|stretch] [--device D]
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
@@ -279,14 +281,31 @@ def _train(args) -> int:
     return 0
 
 
+def _trained(args):
+    """(method, config, the data it was trained on or None, what to call it) from --checkpoint
+    or --pretrained, whichever was given."""
+    from coursekit.models import load_trained
+
+    if args.pretrained is None:
+        method, config, checkpoint = load_trained(args.method, args.checkpoint,
+                                                  with_checkpoint=True)
+        return method, config, checkpoint["config"].get("data"), args.checkpoint
+    from coursekit import pretrained
+
+    about = pretrained.card(args.pretrained)
+    if about.get("method") != args.method:
+        raise CLIError(f"the course checkpoint {args.pretrained} is a {about.get('method')} "
+                       f"model, not {args.method} (use `{about.get('method')}` instead of "
+                       f"`{args.method}`).")
+    method = pretrained.load(args.pretrained)
+    return method, method.config, about.get("data"), f"course checkpoint {args.pretrained}"
+
+
 def _eval(args) -> int:
     import torch
 
-    from coursekit.models import load_trained
-
     module = _method_module(args.method)
-    method, config, checkpoint = load_trained(args.method, args.checkpoint, with_checkpoint=True)
-    recorded = checkpoint["config"].get("data")
+    method, config, recorded, label = _trained(args)
     data = args.data or recorded or module.DEFAULT_DATA
     split = args.split or "test"
     dataset = _open_data(module, args.method, data, split, config.image_size, "score")
@@ -301,7 +320,7 @@ def _eval(args) -> int:
 
         # Before the scoring: a missing extra, weights file or ground truth fails at once.
         protocol = check_standard_metrics(args.metrics, dataset, direction=direction)
-    print(f"scoring {args.checkpoint} on {data}, split {split} ({len(dataset)} items; {source})",
+    print(f"scoring {label} on {data}, split {split} ({len(dataset)} items; {source})",
           file=log, flush=True)
     with torch.no_grad():
         scores = method.evaluate(dataset)
@@ -320,11 +339,10 @@ def _eval(args) -> int:
 
 
 def _translate(args) -> int:
-    from coursekit.models import load_trained
     from coursekit.train.device import select_device
     from coursekit.translate import summary, translate_images
 
-    method, config = load_trained(args.method, args.checkpoint)
+    method, config, _, label = _trained(args)
     two_way = args.method == "cyclegan"
     if args.direction and not two_way:
         own = getattr(config, "direction", None)
@@ -338,9 +356,25 @@ def _translate(args) -> int:
     translate = ((lambda x: method.translate(x, direction)) if two_way else method.translate)
     results = translate_images(translate, config.image_size, args.input, args.out,
                                resize=args.resize,
-                               title=f"coursekit translate {args.method} ({args.checkpoint})")
+                               title=f"coursekit translate {args.method} ({label})")
     print(f"translated {summary(results)} into {args.out}; side by side: "
           f"{Path(args.out) / 'index.html'}")
+    return 0
+
+
+def _pretrained_list(args) -> int:
+    from coursekit import pretrained
+
+    rows = pretrained.available()
+    if not rows:
+        print("No course checkpoints are shipped with this version of coursekit.")
+        return 0
+    for row in rows:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in row.get("scores", {}).items())
+        print(f"{row['name']}: {row['method']} on {row.get('data', '?')}, "
+              f"{row.get('steps', '?')} steps, {row['bytes'] / 2**20:.1f} MB; {scores}")
+    print("\nUse one: coursekit eval METHOD --pretrained NAME, coursekit translate METHOD "
+          "--pretrained NAME ..., or coursekit.pretrained.load(NAME) in Python.")
     return 0
 
 
@@ -425,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="ground-truth scores of a trained model")
     p.add_argument("method", help=f"one of: {listing}")
-    p.add_argument("--checkpoint", required=True)
+    _model_source(p)
     p.add_argument("--data", default=None,
                    help="dataset name or folder (default: the data the run was trained on)")
     p.add_argument("--split", default=None, help="the split to score (default: test)")
@@ -437,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate your own images with a trained model")
     p.add_argument("method", help=f"one of: {listing}")
-    p.add_argument("--checkpoint", required=True)
+    _model_source(p)
     p.add_argument("--input", required=True, help="an image file or a folder of images "
                    "(searched recursively; never written to)")
     p.add_argument("--out", required=True, help="output folder: one PNG per input, under its "
@@ -449,7 +483,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "and keep the centre (default), or scale the whole image")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_translate)
+
+    pre = sub.add_parser("pretrained", help="the course checkpoints shipped with coursekit")
+    psub = pre.add_subparsers(dest="pretrained_command", required=True)
+    psub.add_parser("list", help="their names and scores").set_defaults(func=_pretrained_list)
     return parser
+
+
+def _model_source(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="a training checkpoint (RUN/latest.pt)")
+    source.add_argument("--pretrained", metavar="NAME", help="a course checkpoint (coursekit "
+                        "pretrained list) or a folder in its format")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -457,13 +502,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from coursekit.data.catalog import UnknownDatasetError
     from coursekit.data.download import DownloadError
     from coursekit.data.standard_metrics import MissingExtraError
+    from coursekit.pretrained import PretrainedError  # (a ValueError: listed for the reader)
     from coursekit.train import (CheckpointError, CheckpointSaveError, DeviceUnavailableError,
                                  NonFiniteLossError)
 
     # (MissingWeightsError is a FileNotFoundError.)
     return (CLIError, ValueError, FileNotFoundError, FileExistsError, UnknownDatasetError,
             DownloadError, CheckpointError, CheckpointSaveError, NonFiniteLossError,
-            DeviceUnavailableError, MissingExtraError)
+            DeviceUnavailableError, MissingExtraError, PretrainedError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,6 +177,8 @@ class FastCUTConfig(Config):
 class CUT(Method):
     """CUT / FastCUT (chosen by the config's loss weights): networks G, D, H and one step."""
 
+    inference_networks = ("G",)  # what translating needs; the rest trains them
+
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = c = config or Config()

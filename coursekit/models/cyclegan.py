@@ -169,6 +169,8 @@ class Config:
 class CycleGAN(Method):
     """The CycleGAN method: two generators, two discriminators, two image pools, one step."""
 
+    inference_networks = ("G_AB", "G_BA")  # what translating needs; the rest trains them
+
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = c = config or Config()

@@ -106,6 +106,8 @@ class Config:
 class Pix2Pix(Method):
     """The pix2pix method: networks G and D, the objective, and one training step."""
 
+    inference_networks = ("G",)  # what translating needs; the rest trains them
+
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = config = config or Config()

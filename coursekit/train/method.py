@@ -78,6 +78,9 @@ class Method(nn.Module):
     #: branch not used in this step); set it to False in a subclass for a little speed when
     #: every backward that goes through a network reaches all of its trainable parameters.
     find_unused_parameters: bool = True
+    #: The networks a trained model needs to translate (its generators), by attribute name:
+    #: what a course checkpoint (``coursekit.pretrained``) stores. Empty: every network.
+    inference_networks: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,0 +1,164 @@
+"""Course checkpoints: trained models that load in a second, with the scores they were shipped with.
+
+A lecture's live run shows how training starts; a course checkpoint shows what the method does
+once trained. Each is a folder in the format the ecosystem uses (``safetensors`` weights and
+JSON beside them), so the same call loads one shipped with coursekit, a local folder, or a
+folder downloaded from a model hub:
+
+    NAME/
+      model.safetensors   the networks a trained model needs to translate
+                          (``Method.inference_networks``: the generators), float16
+      config.json         {"method": "cyclegan", "config": {... the method's Config ...}}
+      card.json           how it was made (command, commit, seed, steps, seconds, device),
+                          its scores on the test split, and the SHA-256 and size of the weights
+      README.md           the card in words
+
+:func:`load` checks the weights against the card's hash before reading them, rebuilds the
+method from ``config.json`` and returns it in eval mode; :func:`available` lists the shipped
+ones with their scores; :func:`save` writes a folder from a trained method.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["SHIPPED", "WEIGHTS", "CONFIG", "CARD", "PretrainedError", "available", "card",
+           "load", "save"]
+
+#: Where the shipped checkpoints live: package data, so ``pip install coursekit`` has them.
+SHIPPED = Path(__file__).parent / "checkpoints"
+WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
+
+
+class PretrainedError(ValueError):
+    """A checkpoint folder that cannot be used as it is; the message says what to do."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shipped_names() -> list[str]:
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / CARD).is_file())
+
+
+def _folder(name_or_path: str | os.PathLike) -> Path:
+    """A shipped name, or a folder holding the three files."""
+    text = str(name_or_path)
+    if text in _shipped_names():
+        return SHIPPED / text
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    names = ", ".join(_shipped_names()) or "none shipped yet"
+    raise PretrainedError(f"No course checkpoint {text!r}: it is neither a shipped name "
+                          f"({names}; `coursekit pretrained list` shows them with their "
+                          f"scores) nor a folder holding {WEIGHTS}, {CONFIG} and {CARD}.")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PretrainedError(f"{path.parent} has no {path.name}: a course checkpoint folder "
+                              f"holds {WEIGHTS}, {CONFIG} and {CARD}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PretrainedError(f"{path} is damaged ({err}); restore the folder (reinstall "
+                              "coursekit for a shipped one).") from None
+
+
+def card(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """The card of a course checkpoint (how it was made, its scores, the weights' hash)."""
+    return _read_json(_folder(name_or_path) / CARD)
+
+
+def available() -> list[dict[str, Any]]:
+    """The shipped course checkpoints: one dict per name with its card."""
+    return [{"name": name, **card(name)} for name in _shipped_names()]
+
+
+def load(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The method stored in a course checkpoint (a shipped name or a folder), on ``device``,
+    in eval mode. Only its ``inference_networks`` hold trained weights; the networks that
+    only train them (discriminators, projection heads) keep their initial ones.
+
+    Raises :class:`PretrainedError` for an unknown name, a missing or damaged file, weights
+    whose SHA-256 differs from the card's (a truncated or replaced file) or weights that do
+    not fit the method's networks."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from coursekit.models import config_from_dict, load_method_module
+
+    folder = _folder(name_or_path)
+    info, about = _read_json(folder / CONFIG), _read_json(folder / CARD)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise PretrainedError(f"{folder} has no {WEIGHTS}; restore the folder (reinstall "
+                              "coursekit for a shipped one).")
+    if _sha256(weights) != about.get("sha256"):
+        raise PretrainedError(f"{weights} does not match its card (SHA-256 {_sha256(weights)[:12]}"
+                              f"..., card {str(about.get('sha256'))[:12]}...): the file is "
+                              "truncated or was replaced. Restore it (reinstall coursekit for a "
+                              "shipped checkpoint), or write the folder again with "
+                              "coursekit.pretrained.save.")
+    module = load_method_module(info["method"])
+    method = module.build(config_from_dict(module.Config, info["config"]))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise PretrainedError(f"{weights} cannot be read ({err}).") from None
+    own = method.state_dict()
+    names = method.inference_networks or tuple(method.networks())
+    expected = {k for k in own if k.split(".", 1)[0] in names}
+    if set(state) != expected:
+        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+        raise PretrainedError(f"{weights} does not fit {info['method']}'s networks "
+                              f"{', '.join(names)} (missing {missing[:3]}, unexpected "
+                              f"{extra[:3]}): it was written for other settings.")
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise PretrainedError(f"{weights}: {key} has shape {tuple(value.shape)}, the "
+                                  f"network expects {tuple(own[key].shape)}.")
+    method.load_state_dict(state, strict=False)  # copy_ casts float16 back to float32
+    return method.to(device).eval()
+
+
+def save(method, method_name: str, folder: str | os.PathLike, about: dict[str, Any],
+         dtype: torch.dtype = torch.float16) -> dict[str, Any]:
+    """Write ``method`` (registered as ``method_name``) as a course checkpoint in ``folder``:
+    its ``inference_networks`` in ``dtype``, its config, and ``about`` (how it was made, its
+    scores) as the card, completed with the weights' SHA-256 and size. Returns the card."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = method.inference_networks or tuple(method.networks())
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in method.state_dict().items() if k.split(".", 1)[0] in names}
+    save_file(state, str(folder / WEIGHTS))
+    (folder / CONFIG).write_text(json.dumps({"method": method_name,
+                                             "config": method.hparams()}, indent=2) + "\n")
+    about = {**about, "method": method_name, "networks": list(names), "dtype": str(dtype),
+             "sha256": _sha256(folder / WEIGHTS), "bytes": (folder / WEIGHTS).stat().st_size}
+    (folder / CARD).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
+    scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in about.get("scores", {}).items())
+    (folder / "README.md").write_text(
+        f"# {folder.name}\n\n{method_name}, {about.get('data', '')}: networks "
+        f"{', '.join(names)} in {dtype}, {about['bytes'] / 2**20:.1f} MB.\n\n"
+        f"Trained with `{about.get('command', '?')}` (commit {about.get('commit', '?')}, seed "
+        f"{about.get('seed', '?')}, {about.get('steps', '?')} steps, "
+        f"{about.get('seconds', 0) / 60:.0f} minutes on {about.get('device', '?')}).\n\n"
+        f"Scores on the test split (`coursekit eval`):\n\n| score | value |\n|---|---|\n{scores}\n")
+    return about
