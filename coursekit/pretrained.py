@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 __all__ = ["SHIPPED", "WEIGHTS", "CONFIG", "CARD", "PretrainedError", "available", "card",
-           "load", "save"]
+           "load", "save", "write_card"]
 
 #: Where the shipped checkpoints live: package data, so ``pip install coursekit`` has them.
 SHIPPED = Path(__file__).parent / "checkpoints"
@@ -139,7 +139,7 @@ def save(method, method_name: str, folder: str | os.PathLike, about: dict[str, A
          dtype: torch.dtype = torch.float16) -> dict[str, Any]:
     """Write ``method`` (registered as ``method_name``) as a course checkpoint in ``folder``:
     its ``inference_networks`` in ``dtype``, its config, and ``about`` (how it was made, its
-    scores) as the card, completed with the weights' SHA-256 and size. Returns the card."""
+    scores) as the card (:func:`write_card`). Returns the card."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -150,15 +150,25 @@ def save(method, method_name: str, folder: str | os.PathLike, about: dict[str, A
     save_file(state, str(folder / WEIGHTS))
     (folder / CONFIG).write_text(json.dumps({"method": method_name,
                                              "config": method.hparams()}, indent=2) + "\n")
-    about = {**about, "method": method_name, "networks": list(names), "dtype": str(dtype),
-             "sha256": _sha256(folder / WEIGHTS), "bytes": (folder / WEIGHTS).stat().st_size}
+    return write_card(folder, {**about, "method": method_name, "networks": list(names),
+                               "dtype": str(dtype)})
+
+
+def write_card(folder: str | os.PathLike, about: dict[str, Any]) -> dict[str, Any]:
+    """(Re)write ``card.json`` and ``README.md`` of a checkpoint folder from ``about``, with the
+    SHA-256 and size of its weights as they are now. Returns the card."""
+    folder = Path(folder)
+    about = {**about, "sha256": _sha256(folder / WEIGHTS),
+             "bytes": (folder / WEIGHTS).stat().st_size}
     (folder / CARD).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
     scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in about.get("scores", {}).items())
     (folder / "README.md").write_text(
-        f"# {folder.name}\n\n{method_name}, {about.get('data', '')}: networks "
-        f"{', '.join(names)} in {dtype}, {about['bytes'] / 2**20:.1f} MB.\n\n"
+        f"# {folder.name}\n\n{about.get('method', '?')}, {about.get('data', '')}: networks "
+        f"{', '.join(about.get('networks', []))} in {about.get('dtype', '?')}, "
+        f"{about['bytes'] / 2**20:.1f} MB.\n\n"
         f"Trained with `{about.get('command', '?')}` (commit {about.get('commit', '?')}, seed "
         f"{about.get('seed', '?')}, {about.get('steps', '?')} steps, "
         f"{about.get('seconds', 0) / 60:.0f} minutes on {about.get('device', '?')}).\n\n"
-        f"Scores on the test split (`coursekit eval`):\n\n| score | value |\n|---|---|\n{scores}\n")
+        f"Scores on the test split (`coursekit eval`):\n\n| score | value |\n|---|---|\n"
+        f"{scores}\n")
     return about
