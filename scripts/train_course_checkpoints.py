@@ -75,11 +75,13 @@ def main() -> None:
     folder = ROOT / "coursekit" / "checkpoints" / args.name
     about = pretrained.save(method, method_name, folder, {})
     shipped = pretrained.load(folder)
-    with torch.no_grad():
+    with torch.no_grad():  # seeded: pix2pix keeps dropout at test time
+        torch.manual_seed(0)
         scores = shipped.evaluate(test)
+        torch.manual_seed(0)
         check = shipped.evaluate(torch.utils.data.Subset(test, range(n_eval)))
     about.update({"data": data, "split": "test", "scores": scores, "seed": config.train.seed,
-                  "check": {"items": n_eval, "scores": check},
+                  "check": {"items": n_eval, "torch_seed": 0, "scores": check},
                   "steps": result.step, "seconds": round(result.seconds), "device": str(device),
                   "threads": torch.get_num_threads(), "commit": commit(),
                   "command": f"python scripts/train_course_checkpoints.py {args.name}"})

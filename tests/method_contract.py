@@ -60,6 +60,9 @@ To be registered, a method's module must satisfy:
    optimizer and scheduler state, random-number state and position, bit for bit on one CPU
    thread. So a method draws its randomness from the global generators and keeps any other
    state in ``get_extra_state``/``set_extra_state`` (see ``coursekit/train/method.py``).
+8. **Course checkpoint.** ``inference_networks`` names networks of the method, and a folder
+   written by ``coursekit.pretrained.save`` (those networks in float16) loads back into a
+   method that translates as the original does, within float16's rounding.
 """
 from __future__ import annotations
 
@@ -479,6 +482,27 @@ def test_translate_visuals_and_evaluate(name):
     with eval_mode(method):
         scores = method.evaluate(eval_data(name))
     assert_scores(name, scores)
+
+
+# ------------------------------------------------------------------------- rule 8: course checkpoint
+@pytest.mark.parametrize("name", NAMES)
+def test_a_course_checkpoint_translates_as_the_method_does(tmp_path, name):
+    from coursekit import pretrained
+
+    method = tiny_method(name)
+    method.training_step(a_batch(name, n=2))  # trained weights, not the initial ones
+    assert set(method.inference_networks) <= set(method.networks()), method.inference_networks
+    pretrained.save(method, name, tmp_path / name, {"data": "test"})
+    loaded = pretrained.load(tmp_path / name)
+    assert type(loaded) is type(method) and loaded.config == method.config
+    x = a_batch(name, n=2)["A"]
+    with torch.no_grad(), eval_mode(method):
+        torch.manual_seed(0)  # pix2pix keeps dropout at test time: the same masks for both
+        original = method.translate(x)
+        torch.manual_seed(0)
+        # float16 weights: relative rounding 2^-11 per weight; the tiny networks' outputs move
+        # by ~1e-3, so 2e-2 allows that and fails a network that was not stored or restored.
+        assert (loaded.translate(x) - original).abs().max() < 2e-2
 
 
 # ------------------------------------------------------------------------- rule 6: command line
