@@ -83,7 +83,7 @@ def main() -> None:
     about.update({"data": data, "split": "test", "scores": scores, "seed": config.train.seed,
                   "check": {"items": n_eval, "torch_seed": 0, "scores": check},
                   "steps": result.step, "seconds": round(result.seconds), "device": str(device),
-                  "threads": torch.get_num_threads(), "commit": commit(),
+                  "commit": commit(),
                   "command": f"python scripts/train_course_checkpoints.py {args.name}"})
     card = pretrained.write_card(folder, about)
     if card["bytes"] > MAX_BYTES:
