@@ -323,6 +323,9 @@ def _eval(args) -> int:
     print(f"scoring {label} on {data}, split {split} ({len(dataset)} items; {source})",
           file=log, flush=True)
     with torch.no_grad():
+        # Seeded: pix2pix keeps dropout at test time, so repeated evals (and a course
+        # checkpoint's card, scored the same way) give the same numbers.
+        torch.manual_seed(0)
         scores = method.evaluate(dataset)
     if args.metrics:
         from coursekit.data.standard_metrics import standard_metrics

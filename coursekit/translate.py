@@ -167,4 +167,5 @@ def summary(results: list[TranslatedImage]) -> str:
     """One line for the terminal: how many images, how many converted or resized."""
     converted = sum(r.original_mode != "RGB" for r in results)
     resized = sum("->" in r.note for r in results)
-    return f"{len(results)} images ({converted} converted to RGB, {resized} resized)"
+    noun = "image" if len(results) == 1 else "images"
+    return f"{len(results)} {noun} ({converted} converted to RGB, {resized} resized)"

@@ -158,7 +158,9 @@ def test_data_without_a_scorer_gets_what_needs_no_ground_truth():
                         "BtoA_mean_abs_change": 0.0}
     samples = evaluate_samples(lambda x: torch.rand_like(x) * 2 - 1, ds, n_samples=3)
     assert set(samples) == {"diversity"}
-    assert samples["diversity"] == pytest.approx(2 / 3, abs=0.05)  # E|U - U'| on [-1, 1]: 2/3
+    # E|U - U'| on [-1, 1] is 2/3; over 3 pairs x 960 values its standard error is ~0.01, so
+    # 0.05 (5 errors) fails only a sampler that is not independent uniform noise.
+    assert samples["diversity"] == pytest.approx(2 / 3, abs=0.05)
 
 
 def test_a_translation_that_changes_the_shape_is_a_clear_error():
@@ -216,5 +218,7 @@ def test_evaluate_samples_on_samplers_whose_answers_are_known(facades):
     assert same["mode_tv"] == pytest.approx(1 - 1 / k)
     assert same["pixel_accuracy"] < true["pixel_accuracy"] - 0.3
     # Noise: as diverse as it gets, and no facade at all.
-    assert noise["diversity"] == pytest.approx(2 / 3, abs=0.02)  # E|U - U'| on [-1, 1]
+    # E|U - U'| = 2/3; 6 pairs x 8 x 3 x 32 x 32 values: standard error ~0.002, so 0.02 is
+    # 10 errors and still far from any structured output (the true renders: 0.45).
+    assert noise["diversity"] == pytest.approx(2 / 3, abs=0.02)
     assert noise["pixel_accuracy"] < 0.3

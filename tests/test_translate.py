@@ -107,7 +107,7 @@ def test_the_command_translates_with_a_checkpoint_and_refuses_what_cannot_work(t
     args = ["translate", "cyclegan", "--checkpoint", str(run / "latest.pt"), "--input", str(src)]
     assert main(args + ["--out", str(out), "--direction", "BtoA"]) == 0
     said = capsys.readouterr().out
-    assert "translated 1 images (0 converted to RGB, 1 resized)" in said and "index.html" in said
+    assert "translated 1 image (0 converted to RGB, 1 resized)" in said and "index.html" in said
     made = np.asarray(Image.open(out / "h.png"))
     assert made.shape == (32, 32, 3)  # the fast preset's size
     # The other generator gives another picture: --direction picked G_BA above.

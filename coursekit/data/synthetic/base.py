@@ -8,6 +8,7 @@ items were drawn before. Train and test use different split ids, so they never s
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -104,5 +105,12 @@ class SyntheticDataset(Dataset):
         raise NotImplementedError(f"{type(self).__name__} has no known modes")
 
     def mode_frequencies(self) -> Tensor:
-        """How often each of :attr:`modes` occurs in the target domain, by construction."""
-        raise NotImplementedError(f"{type(self).__name__} has no known modes")
+        """How often each of :attr:`modes` occurs in the target domain, by construction: uniform
+        (every item draws its mode uniformly), or all on the one mode the dataset was made with
+        (its ``style`` attribute, when set). Override for other draws."""
+        if self.modes is None:
+            raise NotImplementedError(f"{type(self).__name__} has no known modes")
+        k, fixed = len(self.modes), getattr(self, "style", None)
+        if fixed is not None:
+            return torch.nn.functional.one_hot(torch.tensor(fixed), k).double()
+        return torch.full((k,), 1.0 / k, dtype=torch.float64)

@@ -974,14 +974,6 @@ class SyntheticFacades(SyntheticDataset):
         """:func:`classify_facade_style` of photos (N, 3, H, W)."""
         return classify_facade_style(images)
 
-    def mode_frequencies(self):
-        """Uniform over :data:`FACADE_STYLES` (each item draws its style uniformly), or all on
-        the one ``style`` the dataset was made with."""
-        k = len(FACADE_STYLES)
-        if self.style is not None:
-            return torch.nn.functional.one_hot(torch.tensor(self.style), k).double()
-        return torch.full((k,), 1.0 / k, dtype=torch.float64)
-
 
 # --------------------------------------------------------------------------------------------
 # Ground-truth evaluation: segment photos without any pretrained network

@@ -531,14 +531,6 @@ class SyntheticLandscapes(SyntheticDataset):
         """:func:`classify_landscape_style` of photos (N, 3, H, W)."""
         return classify_landscape_style(images)
 
-    def mode_frequencies(self):
-        """Uniform over :data:`LANDSCAPE_STYLES` (each item draws its style uniformly), or all
-        on the one ``style`` the dataset was made with."""
-        k = len(LANDSCAPE_STYLES)
-        if self.style is not None:
-            return F.one_hot(torch.tensor(self.style), k).double()
-        return torch.full((k,), 1.0 / k, dtype=torch.float64)
-
     def _item(self, layout: _Layout, sid: int) -> dict:
         labels = torch.from_numpy(layout.labels)
         return {
