@@ -292,12 +292,13 @@ def _trained(args):
         return method, config, checkpoint["config"].get("data"), args.checkpoint
     from coursekit import pretrained
 
-    about = pretrained.card(args.pretrained)
+    folder = pretrained.locate(args.pretrained)  # downloads an hf: repository once
+    about = pretrained.card(folder)
     if about.get("method") != args.method:
         raise CLIError(f"the course checkpoint {args.pretrained} is a {about.get('method')} "
                        f"model, not {args.method} (use `{about.get('method')}` instead of "
                        f"`{args.method}`).")
-    method = pretrained.load(args.pretrained)
+    method = pretrained.load(folder)
     return method, method.config, about.get("data"), f"course checkpoint {args.pretrained}"
 
 
@@ -497,7 +498,8 @@ def _model_source(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="a training checkpoint (RUN/latest.pt)")
     source.add_argument("--pretrained", metavar="NAME", help="a course checkpoint (coursekit "
-                        "pretrained list) or a folder in its format")
+                        "pretrained list), a folder in its format, or hf:OWNER/REPO[@REVISION] "
+                        "on the Hugging Face Hub")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

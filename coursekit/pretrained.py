@@ -3,7 +3,7 @@
 A lecture's live run shows how training starts; a course checkpoint shows what the method does
 once trained. Each is a folder in the format the ecosystem uses (``safetensors`` weights and
 JSON beside them), so the same call loads one shipped with coursekit, a local folder, or a
-folder downloaded from a model hub:
+Hugging Face Hub repository (``load("hf:OWNER/REPO")``, or ``"hf:OWNER/REPO@REVISION"``):
 
     NAME/
       model.safetensors   the networks a trained model needs to translate
@@ -16,6 +16,12 @@ folder downloaded from a model hub:
 :func:`load` checks the weights against the card's hash before reading them, rebuilds the
 method from ``config.json`` and returns it in eval mode; :func:`available` lists the shipped
 ones with their scores; :func:`save` writes a folder from a trained method.
+
+To publish your own, write the folder with :func:`save` (or ``scripts/train_course_checkpoints.py``)
+and upload it with the Hub's own tool, ``hf upload OWNER/REPO FOLDER``; anyone can then
+``load("hf:OWNER/REPO")``. Downloads go to the Hub's cache (``HF_HOME``), honour ``HF_TOKEN``
+for private repositories, ``HF_ENDPOINT`` for a mirror and ``HF_HUB_OFFLINE=1`` for the cache
+only, and are checked against the card's hash like a local folder.
 """
 from __future__ import annotations
 
@@ -27,12 +33,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["SHIPPED", "WEIGHTS", "CONFIG", "CARD", "PretrainedError", "available", "card",
-           "load", "save", "write_card"]
+__all__ = ["SHIPPED", "WEIGHTS", "CONFIG", "CARD", "HUB_PREFIX", "PretrainedError", "available",
+           "card", "download", "load", "locate", "save", "write_card"]
 
 #: Where the shipped checkpoints live: package data, so ``pip install coursekit`` has them.
 SHIPPED = Path(__file__).parent / "checkpoints"
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "card.json"
+#: ``load("hf:OWNER/REPO[@REVISION]")`` reads a Hugging Face Hub repository (:func:`download`).
+HUB_PREFIX = "hf:"
 
 
 class PretrainedError(ValueError):
@@ -53,9 +61,65 @@ def _shipped_names() -> list[str]:
     return sorted(p.name for p in SHIPPED.iterdir() if (p / CARD).is_file())
 
 
-def _folder(name_or_path: str | os.PathLike) -> Path:
-    """A shipped name, or a folder holding the three files."""
+def download(repo: str, revision: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+             endpoint: str | None = None) -> Path:
+    """The folder of the course checkpoint in Hugging Face Hub repository ``repo``
+    ("OWNER/NAME") at ``revision`` (a branch, tag or commit; default the main branch),
+    downloaded into the Hub's cache (or ``cache_dir``) unless it is there already.
+    ``endpoint`` (default ``$HF_ENDPOINT``, else huggingface.co) serves the files.
+
+    Raises :class:`PretrainedError` for an unknown repository or revision, a repository that is
+    not a course checkpoint (no card) and a Hub that cannot be reached."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+    where = f"{repo}" + (f" at revision {revision}" if revision else "")
+    paths = []
+    for filename in (CARD, CONFIG, WEIGHTS):  # the card first: it says whether this is one
+        try:
+            paths.append(Path(hf_hub_download(repo, filename, revision=revision,
+                                              cache_dir=cache_dir, endpoint=endpoint)))
+        except RevisionNotFoundError:
+            raise PretrainedError(f"The Hub repository {repo} has no revision {revision!r}; "
+                                  "give an existing branch, tag or commit after '@'.") from None
+        except RepositoryNotFoundError:
+            raise PretrainedError(f"No Hub repository {repo} (or it is private: log in with "
+                                  "`hf auth login` or set HF_TOKEN).") from None
+        # (LocalEntryNotFoundError is an EntryNotFoundError: it goes first)
+        except LocalEntryNotFoundError:
+            from huggingface_hub import constants
+
+            why = ("offline mode is on (HF_HUB_OFFLINE=1; unset it to download)"
+                   if constants.HF_HUB_OFFLINE else "could not reach the Hub at "
+                   f"{endpoint or constants.ENDPOINT} (connect to the internet)")
+            raise PretrainedError(f"{filename} of {where} is not in the Hub's cache and {why}; "
+                                  "or download the folder elsewhere and pass its path.") from None
+        except EntryNotFoundError:
+            raise PretrainedError(f"The Hub repository {where} has no {filename}: it is not a "
+                                  f"coursekit checkpoint (a folder of {WEIGHTS}, {CONFIG} and "
+                                  f"{CARD} written by coursekit.pretrained.save).") from None
+        except HfHubHTTPError as err:
+            raise PretrainedError(f"The Hub refused {filename} of {where}: {err}") from None
+    folders = {p.parent for p in paths}
+    if len(folders) != 1:  # hf_hub_download puts one revision's files in one snapshot folder
+        raise PretrainedError(f"The files of {where} came from different revisions; pass a "
+                              "commit after '@' to pin one.")
+    return folders.pop()
+
+
+def locate(name_or_path: str | os.PathLike) -> Path:
+    """The folder of a course checkpoint given as a shipped name, a folder holding the three
+    files, or ``hf:OWNER/REPO[@REVISION]`` (downloaded by :func:`download`)."""
     text = str(name_or_path)
+    if text.startswith(HUB_PREFIX):
+        repo, _, revision = text[len(HUB_PREFIX):].partition("@")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise PretrainedError(f"{text!r}: a Hub checkpoint is named hf:OWNER/REPO or "
+                                  "hf:OWNER/REPO@REVISION, e.g. hf:alice/cyclegan-zebras.")
+        return download(repo, revision or None)
     if text in _shipped_names():
         return SHIPPED / text
     path = Path(name_or_path)
@@ -64,7 +128,8 @@ def _folder(name_or_path: str | os.PathLike) -> Path:
     names = ", ".join(_shipped_names()) or "none shipped yet"
     raise PretrainedError(f"No course checkpoint {text!r}: it is neither a shipped name "
                           f"({names}; `coursekit pretrained list` shows them with their "
-                          f"scores) nor a folder holding {WEIGHTS}, {CONFIG} and {CARD}.")
+                          f"scores), a folder holding {WEIGHTS}, {CONFIG} and {CARD}, nor a Hub "
+                          "repository (hf:OWNER/REPO).")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -80,7 +145,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def card(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The card of a course checkpoint (how it was made, its scores, the weights' hash)."""
-    return _read_json(_folder(name_or_path) / CARD)
+    return _read_json(locate(name_or_path) / CARD)
 
 
 def available() -> list[dict[str, Any]]:
@@ -89,7 +154,8 @@ def available() -> list[dict[str, Any]]:
 
 
 def load(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """The method stored in a course checkpoint (a shipped name or a folder), on ``device``,
+    """The method stored in a course checkpoint (a shipped name, a folder or
+    ``hf:OWNER/REPO[@REVISION]``, see :func:`download`), on ``device``,
     in eval mode. Only its ``inference_networks`` hold trained weights; the networks that
     only train them (discriminators, projection heads) keep their initial ones.
 
@@ -101,7 +167,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
 
     from coursekit.models import config_from_dict, load_method_module
 
-    folder = _folder(name_or_path)
+    folder = locate(name_or_path)
     info, about = _read_json(folder / CONFIG), _read_json(folder / CARD)
     weights = folder / WEIGHTS
     if not weights.is_file():

@@ -29,6 +29,9 @@ from coursekit.train.device import select_device
 #: name -> (method, dataset, the eval subset scored during training: first N test items)
 COURSE = {
     "pix2pix-facades": ("pix2pix", "synthetic-facades", 50),
+    "cyclegan-zebras": ("cyclegan", "synthetic-zebras", 50),
+    "cut-zebras": ("cut", "synthetic-zebras", 50),
+    "fastcut-zebras": ("fastcut", "synthetic-zebras", 50),
 }
 ROOT = Path(__file__).resolve().parents[1]
 #: A shipped checkpoint's budget (issue 12): at most 8 MB each (all together at most 40 MB).
