@@ -228,13 +228,23 @@ def write_card(folder: str | os.PathLike, about: dict[str, Any]) -> dict[str, An
              "bytes": (folder / WEIGHTS).stat().st_size}
     (folder / CARD).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
     scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in about.get("scores", {}).items())
+    threads = f", {about['threads']} thread{'s' * (about['threads'] > 1)}" if about.get("threads") else ""
+    curve = about.get("curve") or {}
+    if curve.get("steps"):
+        keys = list(curve["scores"])
+        scores += (f"\n\nDuring training, on the first {about.get('check', {}).get('items', '?')} "
+                   "test items:\n\n| step | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1)
+                   + "|\n" + "\n".join(f"| {step} | " + " | ".join(
+                       f"{curve['scores'][k][i]:.3f}" for k in keys) + " |"
+                       for i, step in enumerate(curve["steps"])))
     (folder / "README.md").write_text(
         f"# {folder.name}\n\n{about.get('method', '?')}, {about.get('data', '')}: networks "
         f"{', '.join(about.get('networks', []))} in {about.get('dtype', '?')}, "
         f"{about['bytes'] / 2**20:.1f} MB.\n\n"
         f"Trained with `{about.get('command', '?')}` (commit {about.get('commit', '?')}, seed "
         f"{about.get('seed', '?')}, {about.get('steps', '?')} steps, "
-        f"{about.get('seconds', 0) / 60:.0f} minutes on {about.get('device', '?')}).\n\n"
+        f"{about.get('seconds', 0) / 60:.0f} minutes on {about.get('device', '?')}"
+        f"{threads}).\n\n"
         f"Scores on the test split (`coursekit eval`):\n\n| score | value |\n|---|---|\n"
         f"{scores}\n")
     return about

@@ -13,6 +13,7 @@ The card records the command, the coursekit commit, seed, steps, wall time and d
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -47,6 +48,16 @@ def commit() -> str:
         return out + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def eval_curve(metrics: Path) -> dict:
+    """The run's evaluations (the first N test items, every ``eval_every`` steps) from its
+    metrics.jsonl: ``{"items": N, "steps": [...], "scores": {key: [...]}}``, for the card."""
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows = list({r["step"]: r for r in rows if "eval" in r}.values())  # a resumed run: the last
+    keys = sorted({k for r in rows for k in r["eval"]})
+    return {"steps": [r["step"] for r in rows],
+            "scores": {k: [round(r["eval"].get(k, float("nan")), 4) for r in rows] for k in keys}}
 
 
 def main() -> None:
@@ -88,6 +99,8 @@ def main() -> None:
                   "steps": result.step, "seconds": round(result.seconds), "device": str(device),
                   "commit": commit(),
                   "command": f"python scripts/train_course_checkpoints.py {args.name}"})
+    about.update(threads=torch.get_num_threads() if device.type == "cpu" else None,
+                 curve=eval_curve(Path(config.train.out_dir) / "metrics.jsonl"))
     card = pretrained.write_card(folder, about)
     if card["bytes"] > MAX_BYTES:
         sys.exit(f"{folder} is {card['bytes'] / 2**20:.1f} MB, over the {MAX_BYTES / 2**20:.0f} MB "
