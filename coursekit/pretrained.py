@@ -220,6 +220,12 @@ def save(method, method_name: str, folder: str | os.PathLike, about: dict[str, A
                                "dtype": str(dtype)})
 
 
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(cells) + " |" for cells in (header, *rows)]
+    return "\n".join([lines[0], "|" + "---|" * len(header), *lines[1:]])
+
+
 def write_card(folder: str | os.PathLike, about: dict[str, Any]) -> dict[str, Any]:
     """(Re)write ``card.json`` and ``README.md`` of a checkpoint folder from ``about``, with the
     SHA-256 and size of its weights as they are now. Returns the card."""
@@ -227,16 +233,15 @@ def write_card(folder: str | os.PathLike, about: dict[str, Any]) -> dict[str, An
     about = {**about, "sha256": _sha256(folder / WEIGHTS),
              "bytes": (folder / WEIGHTS).stat().st_size}
     (folder / CARD).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
-    scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in about.get("scores", {}).items())
+    scores = _table(["score", "value"], [[k, f"{v:.3f}"] for k, v in about.get("scores", {}).items()])
     threads = f", {about['threads']} thread{'s' * (about['threads'] > 1)}" if about.get("threads") else ""
     curve = about.get("curve") or {}
-    if curve.get("steps"):
+    if curve.get("steps"):  # the run's evaluations: how far the scores had come, and when
         keys = list(curve["scores"])
         scores += (f"\n\nDuring training, on the first {about.get('check', {}).get('items', '?')} "
-                   "test items:\n\n| step | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1)
-                   + "|\n" + "\n".join(f"| {step} | " + " | ".join(
-                       f"{curve['scores'][k][i]:.3f}" for k in keys) + " |"
-                       for i, step in enumerate(curve["steps"])))
+                   "test items:\n\n" + _table(["step", *keys], [
+                       [str(step), *(f"{curve['scores'][k][i]:.3f}" for k in keys)]
+                       for i, step in enumerate(curve["steps"])]))
     (folder / "README.md").write_text(
         f"# {folder.name}\n\n{about.get('method', '?')}, {about.get('data', '')}: networks "
         f"{', '.join(about.get('networks', []))} in {about.get('dtype', '?')}, "
@@ -245,6 +250,5 @@ def write_card(folder: str | os.PathLike, about: dict[str, Any]) -> dict[str, An
         f"{about.get('seed', '?')}, {about.get('steps', '?')} steps, "
         f"{about.get('seconds', 0) / 60:.0f} minutes on {about.get('device', '?')}"
         f"{threads}).\n\n"
-        f"Scores on the test split (`coursekit eval`):\n\n| score | value |\n|---|---|\n"
-        f"{scores}\n")
+        f"Scores on the test split (`coursekit eval`):\n\n{scores}\n")
     return about
