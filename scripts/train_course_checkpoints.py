@@ -97,10 +97,10 @@ def main() -> None:
     about.update({"data": data, "split": "test", "scores": scores, "seed": config.train.seed,
                   "check": {"items": n_eval, "torch_seed": 0, "scores": check},
                   "steps": result.step, "seconds": round(result.seconds), "device": str(device),
+                  "threads": torch.get_num_threads() if device.type == "cpu" else None,
                   "commit": commit(),
-                  "command": f"python scripts/train_course_checkpoints.py {args.name}"})
-    about.update(threads=torch.get_num_threads() if device.type == "cpu" else None,
-                 curve=eval_curve(Path(config.train.out_dir) / "metrics.jsonl"))
+                  "command": f"python scripts/train_course_checkpoints.py {args.name}",
+                  "curve": eval_curve(Path(config.train.out_dir) / "metrics.jsonl")})
     card = pretrained.write_card(folder, about)
     if card["bytes"] > MAX_BYTES:
         sys.exit(f"{folder} is {card['bytes'] / 2**20:.1f} MB, over the {MAX_BYTES / 2**20:.0f} MB "

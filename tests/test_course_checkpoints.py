@@ -4,7 +4,10 @@ Each card records the scores of the stored networks on the first ``check.items``
 (scripts/train_course_checkpoints.py computes them from the shipped float16 weights, loaded
 back as a user loads them). Scoring is deterministic on a CPU; the tolerance, 0.005 on each
 score (rates and IoUs in [0, 1]), allows for summation order on other CPUs and thread counts,
-far below what a different or damaged model changes."""
+far below what a different or damaged model changes.
+
+The script that makes them (scripts/train_course_checkpoints.py) is run end to end on a tiny
+preset, and its training curve is checked on a hand-written metrics.jsonl."""
 import torch
 import pytest
 
@@ -34,3 +37,74 @@ def test_a_shipped_checkpoint_scores_what_its_card_says(name):
     assert set(scores) == set(expected)
     for key, value in expected.items():
         assert abs(scores[key] - value) <= TOLERANCE, (key, scores[key], value)
+
+
+def _script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_course_checkpoints.py"
+    spec = importlib.util.spec_from_file_location("train_course_checkpoints", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_training_script_writes_a_folder_that_scores_what_its_card_says(tmp_path, monkeypatch):
+    """scripts/train_course_checkpoints.py end to end, on a tiny CycleGAN course preset (4 steps,
+    32 px, 4 base filters): it trains, writes the folder into ROOT/coursekit/checkpoints, and the
+    card's scores are what the loaded folder scores (same process, so exactly)."""
+    from coursekit.models import cyclegan
+    from coursekit.train import TrainConfig
+
+    script = _script()
+    tiny = cyclegan.Config.fast(ngf=4, n_blocks=1, ndf=4, train=TrainConfig(
+        steps=4, decay_steps=2, batch_size=2, eval_every=2, log_every=1, sample_every=0,
+        checkpoint_every=0, progress=False))
+    monkeypatch.setattr(cyclegan.Config, "course", classmethod(lambda cls: tiny))
+    monkeypatch.setattr(script, "ROOT", tmp_path)
+    monkeypatch.setattr(script, "COURSE", {"tiny-zebras": ("cyclegan", "synthetic-zebras", 8)})
+    monkeypatch.setattr("sys.argv", ["train_course_checkpoints.py", "tiny-zebras", "--device",
+                                     "cpu", "--runs", str(tmp_path / "runs")])
+    script.main()
+    folder = tmp_path / "coursekit" / "checkpoints" / "tiny-zebras"
+    card = pretrained.card(folder)
+    assert card["steps"] == 4 and card["method"] == "cyclegan" and card["threads"] >= 1
+    assert card["command"] == "python scripts/train_course_checkpoints.py tiny-zebras"
+    assert card["curve"]["steps"] == [2, 4] and "AtoB_zebra_rate" in card["curve"]["scores"]
+    method = pretrained.load(folder)
+    test = get_dataset("synthetic-zebras", split="test", size=32)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        check = method.evaluate(torch.utils.data.Subset(test, range(8)))
+    assert check == card["check"]["scores"] and set(card["scores"]) == set(check)
+    # Over the size budget: the script says so and stops with an error.
+    monkeypatch.setattr(script, "MAX_BYTES", 1000)
+    with pytest.raises(SystemExit, match="over the 0 MB a shipped checkpoint may take"):
+        script.main()
+
+
+def test_the_card_carries_the_training_curve(tmp_path):
+    """scripts/train_course_checkpoints.py reads the run's evaluations from metrics.jsonl (a
+    resumed run logs a step twice: the last one counts) and the card's README tabulates them."""
+    import json
+
+    from coursekit.models import cyclegan
+
+    module = _script()
+    metrics = tmp_path / "metrics.jsonl"
+    rows = [{"step": 100, "losses": {"G": 1.0}},
+            {"step": 500, "eval": {"AtoB_zebra_rate": 0.25, "AtoB_silhouette_iou": 0.5}},
+            {"step": 1000, "eval": {"AtoB_zebra_rate": 0.1, "AtoB_silhouette_iou": 0.6}},
+            {"step": 1000, "eval": {"AtoB_zebra_rate": 0.75, "AtoB_silhouette_iou": 0.7}}]
+    metrics.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    curve = module.eval_curve(metrics)
+    assert curve == {"steps": [500, 1000], "scores": {"AtoB_silhouette_iou": [0.5, 0.7],
+                                                      "AtoB_zebra_rate": [0.25, 0.75]}}
+    method = cyclegan.build(cyclegan.Config.fast(image_size=32, ngf=4, n_blocks=1, ndf=4))
+    folder = tmp_path / "zebras"
+    about = pretrained.save(method, "cyclegan", folder, {"scores": {"AtoB_zebra_rate": 0.5}})
+    pretrained.write_card(folder, {**about, "curve": curve, "threads": 1, "check": {"items": 50}})
+    readme = (folder / "README.md").read_text()
+    assert ", 1 thread)" in readme and "on the first 50 test items" in readme
+    assert "| 1000 | 0.700 | 0.750 |" in readme and "|---|---|---|\n| 500 |" in readme

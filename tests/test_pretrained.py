@@ -87,29 +87,3 @@ def test_the_command_line_uses_a_course_checkpoint(saved, tmp_path, capsys, monk
     said = capsys.readouterr().out
     assert "zebras: cyclegan on synthetic-zebras, 0 steps" in said and "AtoB_zebra_rate 0.500" in said
     assert pretrained.load("zebras").config.ngf == 4  # a shipped name resolves to its folder
-
-
-def test_the_card_carries_the_training_curve(saved, tmp_path):
-    """scripts/train_course_checkpoints.py reads the run's evaluations from metrics.jsonl (a
-    resumed run logs a step twice: the last one counts) and the card's README tabulates them."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_course_checkpoints.py"
-    spec = importlib.util.spec_from_file_location("train_course_checkpoints", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    metrics = tmp_path / "metrics.jsonl"
-    rows = [{"step": 100, "losses": {"G": 1.0}},
-            {"step": 500, "eval": {"AtoB_zebra_rate": 0.25, "AtoB_silhouette_iou": 0.5}},
-            {"step": 1000, "eval": {"AtoB_zebra_rate": 0.1, "AtoB_silhouette_iou": 0.6}},
-            {"step": 1000, "eval": {"AtoB_zebra_rate": 0.75, "AtoB_silhouette_iou": 0.7}}]
-    metrics.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    curve = module.eval_curve(metrics)
-    assert curve == {"steps": [500, 1000], "scores": {"AtoB_silhouette_iou": [0.5, 0.7],
-                                                      "AtoB_zebra_rate": [0.25, 0.75]}}
-    _, folder, about = saved
-    pretrained.write_card(folder, {**about, "curve": curve, "threads": 1, "check": {"items": 50}})
-    readme = (folder / "README.md").read_text()
-    assert ", 1 thread)" in readme and "on the first 50 test items" in readme
-    assert "| 1000 | 0.700 | 0.750 |" in readme and "|---|---|---|\n| 500 |" in readme

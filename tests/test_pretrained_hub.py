@@ -5,6 +5,7 @@ X-Repo-Commit, ETag and X-Error-Code headers the client reads), never a faked cl
 import hashlib
 import http.server
 import threading
+import time
 
 import pytest
 import torch
@@ -83,7 +84,6 @@ def hub(tmp_path, monkeypatch):
     thread.start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # conftest sets it: read at import
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
@@ -124,7 +124,9 @@ def test_hub_errors_say_what_to_do(hub, tmp_path, monkeypatch):
                                               files["model.safetensors"][:-100]}
     with pytest.raises(pretrained.PretrainedError, match="truncated or was replaced"):
         pretrained.load("hf:alice/zebras@tampered")
-    # No server and nothing cached: a clear error, not a traceback from the HTTP client.
+    # No server and nothing cached: a clear error, not a traceback from the HTTP client. The
+    # client retries a refused connection five times with back-off (about 23 s); skip the waits.
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused
     with pytest.raises(pretrained.PretrainedError, match="could not reach the Hub at "
                        "http://127.0.0.1:9"):
