@@ -108,3 +108,25 @@ def test_the_card_carries_the_training_curve(tmp_path):
     readme = (folder / "README.md").read_text()
     assert ", 1 thread)" in readme and "on the first 50 test items" in readme
     assert "| 1000 | 0.700 | 0.750 |" in readme and "|---|---|---|\n| 500 |" in readme
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_checkpoint_was_made_by_its_course_preset(name):
+    """The shipped networks were trained with the method's Config.course() as it is now (all but
+    the run's bookkeeping: folder, device, resume), so a preset changed without retraining
+    and re-shipping fails here."""
+    import json
+    from dataclasses import replace
+
+    from coursekit.models import config_from_dict, load_method_module
+
+    script = _script()
+    method, data, _ = script.COURSE[name]
+    assert pretrained.card(name)["method"] == method and pretrained.card(name)["data"] == data
+    module = load_method_module(method)
+    shipped = config_from_dict(module.Config, json.loads(
+        (pretrained.SHIPPED / name / pretrained.CONFIG).read_text())["config"])
+    preset = module.Config.course()
+    assert replace(shipped, train=preset.train) == preset
+    for key in ("steps", "decay_steps", "batch_size", "seed", "eval_every"):
+        assert getattr(shipped.train, key) == getattr(preset.train, key), key

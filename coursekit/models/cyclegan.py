@@ -168,10 +168,10 @@ class Config:
     @classmethod
     def course(cls, **overrides) -> "Config":
         """The course checkpoint's preset (``scripts/train_course_checkpoints.py``): 64 px (at
-        32 px the stripes are a pixel or two wide), the fast preset's small networks (16 base
-        filters, 4 blocks: a CPU step sees 4 images in the time the ngf 32, 6-block networks
-        see one, and seeing more images helped more than width), a 34x34 PatchGAN, batch 4,
-        lr 5e-4, 4500 steps with the last half decaying: about 40 minutes on one CPU thread."""
+        32 px the stripes are a pixel or two wide), small networks (the fast preset's 16 base
+        filters, with 4 blocks: a CPU step sees 4 images in the time the ngf 32, 6-block networks
+        see one), a 34x34 PatchGAN, batch 4, lr 5e-4, 4500 steps with the last half
+        decaying: about 35 minutes on one CPU thread."""
         base = cls.fast(image_size=64, n_blocks=4, d_layers=2, lr=5e-4)
         base = replace(base, train=TrainConfig(steps=4500, decay_steps=2250, batch_size=4,
                                                out_dir="runs/cyclegan-course", log_every=100,
