@@ -102,6 +102,8 @@ TINY: dict[str, dict[str, Any]] = {
             "head_units": 8},
     "fastcut": {"image_size": 32, "ngf": 4, "ndf": 4, "d_layers": 1, "num_patches": 8,
                 "head_units": 8},
+    "bicyclegan": {"image_size": 32, "num_downs": 5, "ngf": 4, "nef": 4, "e_blocks": 2, "ndf": 4,
+                   "d_layers": 1},
 }
 
 #: What ``evaluate`` returns on the method's DEFAULT_DATA (coursekit.data.evaluation): the
@@ -118,6 +120,9 @@ EVAL_KEYS: dict[str, set[str]] = {
             "AtoB_stripe_score"},
     "fastcut": {"AtoB_silhouette_iou", "AtoB_background_preservation", "AtoB_zebra_rate",
                 "AtoB_stripe_score"},
+    # Samples with random codes (coursekit.data.evaluation.evaluate_samples).
+    "bicyclegan": {"pixel_accuracy", "class_accuracy", "class_iou", "diversity", "modes_covered",
+                   "modes_per_input", "mode_tv", "num_modes"},
 }
 
 #: Range of each score (keys without their AtoB_/BtoA_ prefix). Rates, accuracies, IoUs and
@@ -127,6 +132,9 @@ EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "l1": (0.0, 2.0), "pixel_accuracy": (0.0, 1.0), "class_accuracy": (0.0, 1.0),
     "class_iou": (0.0, 1.0), "silhouette_iou": (0.0, 1.0), "background_preservation": (0.0, 1.0),
     "zebra_rate": (0.0, 1.0), "horse_rate": (0.0, 1.0), "stripe_score": (0.0, 1.0),
+    # Mean L1 between images in [-1, 1]; counts of synthetic-facades' 4 styles; a TV distance.
+    "diversity": (0.0, 2.0), "modes_covered": (0.0, 4.0), "modes_per_input": (0.0, 4.0),
+    "mode_tv": (0.0, 1.0), "num_modes": (4.0, 4.0),
 }
 
 #: Relations between scores that a method's evaluation promises.
@@ -143,6 +151,8 @@ ADVERSARIAL: dict[str, list[tuple[str, str]]] = {
     "cyclegan": [("G_AB", "D_B"), ("G_BA", "D_A")],
     "cut": [("G", "D")],
     "fastcut": [("G", "D")],
+    # G plays both discriminators; E's code reaches D through G(A, E(B)).
+    "bicyclegan": [("G", "D"), ("G", "D2"), ("E", "D")],
 }
 
 #: Settings of a method (besides its preset) whose training step the gradient rules must hold
@@ -156,6 +166,16 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "gan_alone": {"lambda_cycle_A": 0.0, "lambda_cycle_B": 0.0, "lambda_identity": 0.0},
         "gan_forward_cycle": {"lambda_cycle_B": 0.0, "lambda_identity": 0.0},
         "gan_backward_cycle": {"lambda_cycle_A": 0.0, "lambda_identity": 0.0},
+    },
+    "bicyclegan": {
+        # The paper's baselines (coursekit.models.bicyclegan.ABLATIONS), written out here.
+        "pix2pix_noise": {"use_encoder": False, "lambda_kl": 0.0, "lambda_gan2": 0.0,
+                          "lambda_z": 0.0},
+        "cvae_gan": {"lambda_gan2": 0.0, "lambda_z": 0.0},
+        "clr_gan": {"lambda_l1": 0.0, "lambda_gan": 0.0, "lambda_kl": 0.0,
+                    "latent_updates_E": True},
+        "z_at_input": {"inject": "input"},
+        "conditional_d": {"conditional_d": True},
     },
 }
 
@@ -470,8 +490,8 @@ def test_the_gradient_checks_can_fail(name, monkeypatch, one_thread):
 def test_translate_visuals_and_evaluate(name):
     method = tiny_method(name)
     size = TINY[name]["image_size"]
-    batch = a_batch(name, n=3)
-    method.training_step(batch)
+    method.training_step(a_batch(name))  # an even batch: BicycleGAN splits it in halves
+    batch = a_batch(name, n=3)  # outputs keep an odd batch's size
     assert_images(method.translate(batch["A"]), 3, size, "translate")
     with eval_mode(method):
         visuals = method.visuals(batch)

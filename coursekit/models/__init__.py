@@ -31,6 +31,7 @@ METHODS: dict[str, str] = {
     "cyclegan": "coursekit.models.cyclegan",
     "cut": "coursekit.models.cut",
     "fastcut": "coursekit.models.fastcut",  # CUT with FastCUT's settings as the defaults
+    "bicyclegan": "coursekit.models.bicyclegan",
 }
 
 

@@ -2,11 +2,14 @@
 
 Each method file (``coursekit.models.*``) calls these instead of redefining them.
 """
+from coursekit.nn.encoder import (ResidualDownBlock, ResnetEncoder, kl_divergence, latent_l1,
+                                  reparameterize)
 from coursekit.nn.image_pool import ImagePool
 from coursekit.nn.init import init_weights
 from coursekit.nn.losses import GANLoss
 from coursekit.nn.norm import norm_layer
 from coursekit.nn.patchgan import (
+    MultiScalePatchGAN,
     PatchGANDiscriminator,
     PixelDiscriminator,
     patchgan_layers_for,
@@ -18,14 +21,20 @@ from coursekit.nn.unet import UNetGenerator, check_image_batch
 __all__ = [
     "GANLoss",
     "ImagePool",
+    "MultiScalePatchGAN",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
+    "ResidualDownBlock",
     "ResnetBlock",
+    "ResnetEncoder",
     "ResnetGenerator",
     "UNetGenerator",
     "check_image_batch",
     "init_weights",
+    "kl_divergence",
+    "latent_l1",
     "norm_layer",
     "patchgan_layers_for",
     "receptive_field",
+    "reparameterize",
 ]

@@ -11,7 +11,9 @@ With D's logits ``d`` on real images ``y`` and on generated images ``G(x)``:
 
 Each is averaged over every patch of a PatchGAN's output map. The discriminator loss is halved,
 ``0.5 (L_real + L_fake)``, as in the pix2pix paper ("we divide the objective by 2 while
-optimizing D, which slows down the rate at which D learns relative to G").
+optimizing D, which slows down the rate at which D learns relative to G"); BicycleGAN's
+reference code does not halve it (``d_scale=1``). A multi-scale discriminator's scales are
+averaged, or summed as in BicycleGAN's reference code (``scales="sum"``).
 """
 from __future__ import annotations
 
@@ -25,14 +27,18 @@ GAN_MODES = ("vanilla", "lsgan", "hinge")
 class GANLoss(nn.Module):
     """``loss = GANLoss("vanilla")``; ``loss.discriminator(real_logits, fake_logits)``,
     ``loss.generator(fake_logits)``. Logits may be a tensor or a list of tensors (one per
-    scale of a multi-scale discriminator); the losses of the scales are averaged."""
+    scale of a multi-scale discriminator); the losses of the scales are averaged
+    (``scales="mean"``) or summed (``scales="sum"``)."""
 
-    def __init__(self, mode: str = "vanilla", d_scale: float = 0.5):
+    def __init__(self, mode: str = "vanilla", d_scale: float = 0.5, scales: str = "mean"):
         super().__init__()
         if mode not in GAN_MODES:
             raise ValueError(f"unknown GAN loss {mode!r}; choose one of {GAN_MODES}")
+        if scales not in ("mean", "sum"):
+            raise ValueError(f"scales must be 'mean' or 'sum', got {scales!r}")
         self.mode = mode
         self.d_scale = d_scale
+        self.scales = scales
 
     def real(self, logits: Tensor) -> Tensor:
         """Loss for logits that should say "real" (D on real images, or G fooling D)."""
@@ -52,17 +58,17 @@ class GANLoss(nn.Module):
 
     def discriminator(self, real_logits, fake_logits) -> Tensor:
         """``d_scale * (L_real + L_fake)``: pass the fake logits from a *detached* G(x)."""
-        return self.d_scale * (_mean_over_scales(self.real, real_logits)
-                               + _mean_over_scales(self.fake, fake_logits))
+        return self.d_scale * (self._over_scales(self.real, real_logits)
+                               + self._over_scales(self.fake, fake_logits))
 
     def generator(self, fake_logits) -> Tensor:
         """The generator's adversarial loss on D's logits for G(x)."""
         if self.mode == "hinge":
-            return _mean_over_scales(lambda t: -t.mean(), fake_logits)
-        return _mean_over_scales(self.real, fake_logits)
+            return self._over_scales(lambda t: -t.mean(), fake_logits)
+        return self._over_scales(self.real, fake_logits)
 
-
-def _mean_over_scales(fn, logits) -> Tensor:
-    if isinstance(logits, (list, tuple)):
-        return sum(fn(t) for t in logits) / len(logits)
-    return fn(logits)
+    def _over_scales(self, fn, logits) -> Tensor:
+        if not isinstance(logits, (list, tuple)):
+            return fn(logits)
+        total = sum(fn(t) for t in logits)
+        return total if self.scales == "sum" else total / len(logits)

@@ -94,3 +94,36 @@ def patchgan_layers_for(patch: int) -> int:
             return n
     raise ValueError(f"no PatchGAN depth has a {patch}x{patch} receptive field; "
                      "valid sizes are 16, 34, 70, 142, 286, ...")
+
+
+class MultiScalePatchGAN(nn.Module):
+    """PatchGANs at several scales (BicycleGAN's discriminators; pix2pixHD's idea, Wang et al.
+    2018): scale 0 judges the image, scale s an s-times 2x-downsampled copy with ``ndf / 2**s``
+    filters, so the same patch size covers a larger part of the image at each coarser scale.
+
+    Returns a list of logit maps, finest first; ``GANLoss`` takes the list. The downsampling is
+    a 3x3 mean with stride 2 that ignores the zero padding (so borders are not darkened).
+    """
+
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, num_scales: int = 2,
+                 norm: str = "batch"):
+        super().__init__()
+        if num_scales < 1:
+            raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+        self.in_channels, self.num_scales = in_channels, num_scales
+        self.scales = nn.ModuleList(
+            PatchGANDiscriminator(in_channels, ndf=max(1, round(ndf / 2**s)), n_layers=n_layers,
+                                  norm=norm) for s in range(num_scales))
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        # The coarsest scale sees the side divided by 2**(num_scales - 1).
+        self.min_size = self.scales[0].min_size * 2 ** (num_scales - 1)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        check_image_batch(x, self.in_channels, f"MultiScalePatchGAN(num_scales={self.num_scales})",
+                          min_size=self.min_size)
+        logits = []
+        for s, scale in enumerate(self.scales):
+            if s:
+                x = self.down(x)
+            logits.append(scale(x))
+        return logits

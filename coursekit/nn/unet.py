@@ -14,6 +14,12 @@ the same with dropout 0.5 (the paper's only source of noise z at test time, §3.
 
 All convolutions are 4x4 with stride 2; the encoder uses LeakyReLU(0.2), the decoder ReLU, and
 the last layer maps to the output channels followed by tanh.
+
+With ``nz > 0`` the generator also takes a latent code z of ``nz`` numbers (BicycleGAN, Zhu et
+al. 2017, §3.5 "Network architecture"): z is tiled to the side of a feature map and
+concatenated to it as ``nz`` extra channels, at the input of every encoder layer
+(``inject="all"``, BicycleGAN's default, harder for G to ignore) or only at the image
+(``inject="input"``). The skip connections carry the features without z.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from coursekit.nn.norm import conv_bias_needed, norm_layer
+
+INJECT = ("all", "input")
 
 
 def check_image_batch(x: Tensor, channels: int, what: str, multiple_of: int = 1,
@@ -54,21 +62,27 @@ class UNetGenerator(nn.Module):
             0 disables it). As in the reference code these are the ``num_downs - 5`` decoder
             layers just after the bottleneck.
         skips: False gives the encoder-decoder without skip connections (the ablation).
+        nz: latent code size (0: no code, pix2pix); ``forward(x, z)`` then needs z (N, nz).
+        inject: where z enters, "all" encoder layers or the "input" only.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, num_downs: int = 8,
-                 ngf: int = 64, norm: str = "batch", dropout: float = 0.5, skips: bool = True):
+                 ngf: int = 64, norm: str = "batch", dropout: float = 0.5, skips: bool = True,
+                 nz: int = 0, inject: str = "all"):
         super().__init__()
         if num_downs < 2:
             raise ValueError(f"a U-Net needs at least 2 downsamplings, got num_downs={num_downs}")
+        if inject not in INJECT:
+            raise ValueError(f"inject must be one of {INJECT}, got {inject!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_downs, self.skips = num_downs, skips
+        self.nz, self.inject = nz, inject
         bias = conv_bias_needed(norm)
         widths = [ngf * min(2**i, 8) for i in range(num_downs)]  # 64,128,256,512,512,...
 
         down = []
         for i in range(num_downs):
-            c_in = in_channels if i == 0 else widths[i - 1]
+            c_in = (in_channels if i == 0 else widths[i - 1]) + (nz if self._gets_z(i) else 0)
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2, inplace=True)]
             layers.append(nn.Conv2d(c_in, widths[i], 4, stride=2, padding=1, bias=bias))
             # No norm on the first layer (paper, App. 6.1.1) nor on the 1x1 bottleneck, where
@@ -96,11 +110,22 @@ class UNetGenerator(nn.Module):
         self.down = nn.ModuleList(down)
         self.up = nn.ModuleList(up)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _gets_z(self, layer: int) -> bool:
+        return self.nz > 0 and (self.inject == "all" or layer == 0)
+
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         check_image_batch(x, self.in_channels, "UNetGenerator", multiple_of=2**self.num_downs)
+        if self.nz and (z is None or tuple(z.shape) != (x.shape[0], self.nz)):
+            got = None if z is None else tuple(z.shape)
+            raise ValueError(f"this U-Net takes a latent code z of shape ({x.shape[0]}, {self.nz}) "
+                             f"with the images, got {got}")
+        if not self.nz and z is not None:
+            raise ValueError("this U-Net was built without a latent code (nz=0); call it as G(x)")
         features = []
         h = x
-        for layer in self.down:
+        for i, layer in enumerate(self.down):
+            if self._gets_z(i):  # z tiled over the feature map's side, as nz extra channels
+                h = torch.cat([h, z[:, :, None, None].expand(-1, -1, *h.shape[-2:])], dim=1)
             h = layer(h)
             features.append(h)
         for i in reversed(range(self.num_downs)):
