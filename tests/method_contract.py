@@ -63,6 +63,12 @@ To be registered, a method's module must satisfy:
 8. **Course checkpoint.** ``inference_networks`` names networks of the method, and a folder
    written by ``coursekit.pretrained.save`` (those networks in float16) loads back into a
    method that translates as the original does, within float16's rounding.
+9. **Several processes** (slow). Under torchrun every network is wrapped in
+   DistributedDataParallel, and a network called several times in one step (BicycleGAN's G
+   with two codes, every discriminator on real and fake images) must still get the average
+   of the processes' gradients: one step on two Gloo processes, each with its own items and
+   random draws, leaves every parameter with the mean of the gradients that one process gets
+   from each rank's step alone.
 """
 from __future__ import annotations
 
@@ -71,6 +77,7 @@ import dataclasses
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import typing
@@ -607,6 +614,57 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, name, one_thread, capsys):
     got = load_checkpoint(tmp_path / "run" / "latest.pt")
     assert want["progress"]["step"] == got["progress"]["step"] == 4
     assert_same_state(comparable(want), comparable(got))
+
+
+
+# ------------------------------------------------------------------------- rule 9: DDP
+def ddp_batch(name: str, rank: int) -> dict:
+    """Rank ``rank``'s two training items (items 2r and 2r + 1)."""
+    data = train_data(name, length=4)
+    return torch.utils.data.default_collate([data[i] for i in (2 * rank, 2 * rank + 1)])
+
+
+def one_step_gradients(method: Method, batch: dict, seed: int) -> dict[str, Tensor]:
+    """Every parameter's gradient after one training step, with the step's random draws
+    seeded (keys without DDP's ``.module``). The learning rates are 0: pix2pix and CUT step D
+    before G, and G's gradient must go through the same D on two ranks as alone."""
+    for optimizer in method.optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+    seed_everything(seed)
+    method.training_step(batch)
+    return {n.replace(".module.", "."): p.grad.clone() for n, p in method.named_parameters()
+            if p.grad is not None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_two_processes_average_the_gradients_of_every_network(tmp_path, name):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if sys.platform.startswith("linux"):
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(port),
+         str(Path(__file__).resolve().parent / "ddp_one_step.py"), name, str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    alone = [one_step_gradients(tiny_method(name), ddp_batch(name, r), seed=100 + r) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys() == alone[0].keys() == alone[1].keys()
+    for key in alone[0]:
+        mean = (alone[0][key] + alone[1][key]) / 2
+        # The same float32 numbers summed by Gloo: equal up to a few ulps, far below the
+        # difference between the two ranks' gradients (checked below).
+        torch.testing.assert_close(ranks[0][key], mean, rtol=1e-5, atol=1e-8, msg=key)
+        torch.testing.assert_close(ranks[1][key], ranks[0][key], rtol=0, atol=0, msg=key)
+    # The comparison can fail: one rank's gradient alone is not the mean.
+    differs = [k for k in alone[0] if not torch.allclose(alone[0][k], alone[1][k], rtol=1e-3,
+                                                          atol=1e-6)]
+    assert differs, "both ranks computed the same gradients: the test cannot tell"
 
 
 #: What a test file takes with ``from method_contract import *``: every test above.
