@@ -2,6 +2,7 @@
 
     python benchmarks/evaluators.py [--size 64] [--n 100]
     python benchmarks/evaluators.py --zebras-only [--checkpoint runs/cyclegan/latest.pt ...]
+    python benchmarks/evaluators.py --samplers-only [--size 64] [--n 100]
 
 Prints, for each synthetic dataset, every score of its evaluator on the real data (which
 should be near the best) and on outputs a broken model might produce (which should be clearly
@@ -17,6 +18,14 @@ For synthetic-zebras two more tables, at 32, 64 and 128 px:
 * the silhouette segmenter on generated-looking images with known masks (noise in the grass,
   soft outlines, speckle) and, with ``--checkpoint`` (CycleGAN runs), a trained model's
   outputs next to the true translation of the same horses.
+
+For synthetic-facades' multimodal scores (``--samplers-only`` prints just these):
+
+* the faithfulness bar (``SyntheticFacades.faithful``, ``FAITHFUL_PIXEL_ACCURACY``) at 32, 64
+  and 128 px: the fraction of true renders in each style that pass it, and of blends of the
+  styles, blurs, noise, grey, label images and other buildings' renders;
+* ``evaluate_samples`` on samplers whose answers are known, with a ``reconstruct`` where one
+  fits the sampler (the true render, a fixed style, the mean of the styles).
 """
 from __future__ import annotations
 
@@ -37,12 +46,15 @@ def stack(ds, key: str, n: int) -> torch.Tensor:
     return torch.stack([ds[i][key] for i in range(n)])
 
 
-def table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    keys = list(next(iter(rows.values())))
+def table(title: str, rows: dict[str, dict[str, float]], keys: list[str] | None = None,
+          width: int = 24) -> None:
+    """Rows of scores under ``keys`` (default: the first row's); "-" where a row lacks one."""
+    keys = keys or list(next(iter(rows.values())))
     print(f"\n{title}")
-    print(f"{'output':<34}" + "".join(f"{k:>24}" for k in keys))
+    print(f"{'output':<34}" + "".join(f"{k:>{width}}" for k in keys))
     for name, scores in rows.items():
-        print(f"{name:<34}" + "".join(f"{scores[k]:>24.3f}" for k in keys))
+        print(f"{name:<34}" + "".join(f"{scores[k]:>{width}.3f}" if k in scores else
+                                      f"{'-':>{width}}" for k in keys))
 
 
 def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -116,27 +128,113 @@ def zebra_cases(size: int, n: int, checkpoints: list[str]) -> None:
               f"{float(iou(seg, seg_truth).mean()):9.3f}")
 
 
-def sampler_cases(size: int, n: int) -> None:
+class FacadeOracle:
+    """Samplers that know which test item an input is (by its exact label image), so can
+    return any of its true renders: what evaluate_samples must say about them is known."""
+
+    def __init__(self, ds: SyntheticFacades):
+        self.index = {ds[i]["A"].numpy().tobytes(): i for i in range(len(ds))}
+        self.targets = torch.stack([ds.mode_targets(i) for i in range(len(ds))])  # (N, K, ...)
+        self.k = self.targets.shape[1]
+
+    def items(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([self.index[a.numpy().tobytes()] for a in x])
+
+    def style(self, style: int):
+        return lambda x, *_: self.targets[self.items(x), style]
+
+    def random_style(self, shift: int = 0):  # item i + shift's render in a random style
+        def sample(x):
+            i = (self.items(x) + shift) % len(self.targets)
+            return self.targets[i, torch.randint(self.k, (len(x),))]
+        return sample
+
+    def mean(self, x, *_):
+        return self.targets[self.items(x)].mean(1)
+
+    def median(self, x, *_):
+        return self.targets[self.items(x)].median(1).values
+
+
+def sampler_cases(size: int, n: int, n_samples: int = 8) -> None:
     """evaluate_samples on samplers whose answers are known (synthetic-facades' styles)."""
     import itertools
 
     from coursekit.data.evaluation import evaluate_samples
-    from coursekit.data.synthetic.facades import FACADE_STYLES
 
     ds = SyntheticFacades("test", size=size, length=n)
-    k = len(FACADE_STYLES)
-    index = {ds[i]["A"].numpy().tobytes(): i for i in range(n)}
+    oracle = FacadeOracle(ds)
     calls = itertools.count()
 
     def every_style(x):  # call j: the true render of each input in style j mod k
-        style = next(calls) % k
-        return torch.stack([ds.render(index[a.numpy().tobytes()], style)["B"] for a in x])
+        return oracle.style(next(calls) % oracle.k)(x)
 
     first = ds[0]["B"]
-    rows = {"true renders, every style": evaluate_samples(every_style, ds, n_samples=k),
-            "one fixed photo for every input": evaluate_samples(lambda x: first.expand_as(x), ds, n_samples=k),
-            "uniform noise": evaluate_samples(lambda x: torch.rand_like(x) * 2 - 1, ds, n_samples=k)}
-    table(f"evaluate_samples on synthetic-facades ({n} test items, {size} px, {k} samples each)", rows)
+    cases = {  # name: (sampler, reconstruct or None)
+        "true renders, every style": (every_style, lambda x, y: y),
+        "true render, random style": (oracle.random_style(), lambda x, y: y),
+        "true render, always style 0": (oracle.style(0), oracle.style(0)),
+        "mean of the 4 styles": (oracle.mean, oracle.mean),
+        "median of the 4 styles": (oracle.median, oracle.median),
+        "another building, random style": (oracle.random_style(shift=1), None),
+        "one fixed photo for every input": (lambda x: first.expand_as(x), None),
+        "the input label image": (lambda x: x, None),
+        "uniform noise": (lambda x: torch.rand_like(x) * 2 - 1, None),
+    }
+    rows = {name: evaluate_samples(sampler, ds, n_samples=n_samples, reconstruct=reconstruct)
+            for name, (sampler, reconstruct) in cases.items()}
+    keys = ["pixel_accuracy", "diversity", "faithful_rate", "modes_covered", "modes_per_input",
+            "mode_tv", "recall_distance", "precision_distance", "encode_decode_accuracy",
+            "encode_decode_l1"]
+    table(f"evaluate_samples on synthetic-facades ({n} test items, {size} px, {n_samples} "
+          f"samples each; encode_decode_* with reconstruct = the sampler, or the true render)",
+          rows, keys, width=max(len(k) for k in keys) + 2)
+
+
+def faithfulness_cases(n: int) -> None:
+    """The fraction of true renders and of wrong photos that SyntheticFacades.faithful passes,
+    at 32, 64 and 128 px, and the range of their per-photo pixel accuracy."""
+    from coursekit.data.synthetic.facades import (FACADE_STYLES, FAITHFUL_PIXEL_ACCURACY,
+                                                  photo_pixel_accuracy)
+
+    sizes = (32, 64, 128)
+    rates: dict[str, list[float]] = {}
+    accuracy: dict[str, list[torch.Tensor]] = {}
+    expect: dict[str, str] = {}
+    for size in sizes:
+        ds = SyntheticFacades("test", size=size, length=n)
+        targets = torch.stack([ds.mode_targets(i) for i in range(n)])
+        labels, label_images = stack(ds, "labels", n), stack(ds, "A", n)
+        g = torch.Generator().manual_seed(size)
+        cases = {f"true render, {name}": (targets[:, k], "pass")
+                 for k, name in enumerate(FACADE_STYLES)}
+        cases.update({
+            "mean of the 4 styles": (targets.mean(1), "fail"),
+            "median of the 4 styles": (targets.median(1).values, "fail"),
+            "blur sigma size/32 (style 0)": (blur(targets[:, 0], size / 32), "fail"),
+            "blur sigma 0.5 px (style 0)": (blur(targets[:, 0], 0.5), "either"),
+            "uniform noise": (torch.rand(targets[:, 0].shape, generator=g) * 2 - 1, "fail"),
+            "all grey": (torch.zeros_like(targets[:, 0]), "fail"),
+            "the label image": (label_images, "fail"),
+            "another building, same style": (torch.cat([targets[:, k].roll(1, 0) for k in
+                                                        range(len(FACADE_STYLES))]), "fail"),
+        })
+        for name, (photos, should) in cases.items():
+            truth = labels.repeat(len(photos) // n, 1, 1)
+            acc = photo_pixel_accuracy(photos, truth)
+            passed = float((acc >= FAITHFUL_PIXEL_ACCURACY).float().mean())
+            rates.setdefault(name, []).append(passed)
+            accuracy.setdefault(name, []).append(acc)
+            expect[name] = should
+    print(f"\nsynthetic-facades, faithful = per-photo pixel accuracy >= "
+          f"{FAITHFUL_PIXEL_ACCURACY} ({n} test items per size; pass rates, and the pixel "
+          f"accuracy's range over all sizes)")
+    print(f"{'photo':<40}{'should':>8}" + "".join(f"{f'{s} px':>9}" for s in sizes)
+          + f"{'lowest':>9}{'highest':>9}")
+    for name, values in rates.items():
+        acc = torch.cat(accuracy[name])
+        print(f"{name:<40}{expect[name]:>8}" + "".join(f"{v:9.3f}" for v in values)
+              + f"{float(acc.min()):9.3f}{float(acc.max()):9.3f}")
 
 
 def main() -> None:
@@ -145,15 +243,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100, help="test items per dataset")
     parser.add_argument("--zebras-only", action="store_true",
                         help="only the zebra verdict and segmenter tables")
+    parser.add_argument("--samplers-only", action="store_true",
+                        help="only the facades faithfulness and evaluate_samples tables")
     parser.add_argument("--checkpoint", action="append", default=[],
                         help="a CycleGAN checkpoint whose A->B outputs join the zebra tables "
                              "(at its own image size; repeatable)")
     args = parser.parse_args()
-    for size in (32, 64, 128):
-        zebra_cases(size, args.n, args.checkpoint)
+    if not args.samplers_only:
+        for size in (32, 64, 128):
+            zebra_cases(size, args.n, args.checkpoint)
     if args.zebras_only:
         return
+    faithfulness_cases(args.n)
     sampler_cases(args.size, 16)
+    if args.samplers_only:
+        return
     n, size = args.n, args.size
     sigma = size / 16  # "a blurred image": detail finer than 1/16 of the image is gone
 

@@ -9,8 +9,9 @@ import torch
 
 import coursekit
 from coursekit.data.evaluation import evaluate_paired, evaluate_samples, evaluate_unpaired
-from coursekit.data.metrics import mean_pairwise_distance, mode_histogram, total_variation
-from coursekit.data.synthetic.facades import FACADE_STYLES, SyntheticFacades
+from coursekit.data.metrics import (mean_pairwise_distance, mode_histogram, nearest_distances,
+                                    total_variation)
+from coursekit.data.synthetic.facades import SyntheticFacades
 
 PACKAGE = Path(coursekit.__file__).parent
 
@@ -131,6 +132,17 @@ def test_mode_histogram_and_total_variation_by_hand():
         total_variation(torch.tensor([0.5, 0.4]), torch.tensor([0.5, 0.5]))
 
 
+def test_nearest_distances_by_hand():
+    # One input, 1-pixel images. Targets -1 and 1; samples 0.9 and 0.7.
+    # recall: -1 -> nearest 0.7 (1.7), 1 -> 0.9 (0.1): 0.9; precision: 0.1 and 0.3: 0.2.
+    samples = torch.tensor([0.9, 0.7]).view(2, 1, 1, 1, 1)
+    targets = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1, 1)
+    recall, precision = nearest_distances(samples, targets)
+    assert recall == pytest.approx(0.9) and precision == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="same N"):
+        nearest_distances(samples, torch.zeros(2, 2, 1, 1, 1))
+
+
 # ----------------------------------------------------------------------------- aggregation
 class Plain(torch.utils.data.Dataset):
     """A dataset with no scorer (like a folder of real images)."""
@@ -191,34 +203,218 @@ def facades():
     return SyntheticFacades("test", size=32, length=8)
 
 
-def test_evaluate_samples_on_samplers_whose_answers_are_known(facades):
-    k = len(FACADE_STYLES)
-    index = {facades[i]["A"].numpy().tobytes(): i for i in range(len(facades))}
+class Oracle:
+    """Samplers that know which test item an input is (by its exact label image) and so can
+    return any true render of it: every answer below is known in advance."""
+
+    def __init__(self, ds):
+        self.index = {ds[i]["A"].numpy().tobytes(): i for i in range(len(ds))}
+        self.targets = torch.stack([ds.mode_targets(i) for i in range(len(ds))])  # (N, K, ...)
+        self.k = self.targets.shape[1]
+
+    def items(self, x):
+        return torch.tensor([self.index[a.numpy().tobytes()] for a in x])
+
+    def style(self, style):  # the true render of each input in one style
+        return lambda x, *_: self.targets[self.items(x), style]
+
+    def random_style(self, shift=0):  # item i + shift's true render, in a random style
+        def sample(x):
+            i = (self.items(x) + shift) % len(self.targets)
+            return self.targets[i, torch.randint(self.k, (len(x),))]
+        return sample
+
+    def mean(self, x, *_):  # the pixel-wise mean of the input's true renders in every style
+        return self.targets[self.items(x)].mean(1)
+
+
+@pytest.fixture(scope="module")
+def oracle(facades):
+    return Oracle(facades)
+
+
+def l1(a, b):
+    return float((a - b).abs().mean())
+
+
+def test_true_renders_in_every_style_cover_every_mode_exactly(facades, oracle):
+    k = oracle.k
     counter = itertools.count()
 
     def every_style(x):  # call j returns the true render of each input in style j mod k
-        style = next(counter) % k
-        return torch.stack([facades.render(index[a.numpy().tobytes()], style)["B"] for a in x])
+        return oracle.style(next(counter) % k)(x)
 
-    fixed = facades[0]["B"]
     true = evaluate_samples(every_style, facades, n_samples=k)
-    same = evaluate_samples(lambda x: fixed.expand_as(x), facades, n_samples=k)
-    noise = evaluate_samples(lambda x: torch.rand_like(x) * 2 - 1, facades, n_samples=k)
-
-    # The true renders: every style for every input, in the data's (uniform) proportions,
-    # and photos the segmenter reads as their label maps (real photos: ~0.9 at 32 px).
+    # These 8 items' renders all pass faithful (its lowest pixel accuracy here is 0.78), so
+    # every input shows every style in the data's (uniform) proportions, and every true render
+    # is itself a sample: both distances are exactly 0.
+    assert true["faithful_rate"] == 1.0
     assert true["modes_covered"] == k and true["modes_per_input"] == k
     assert true["mode_tv"] == pytest.approx(0.0, abs=1e-9)
     assert true["num_modes"] == k
-    assert true["pixel_accuracy"] > 0.8
+    assert true["recall_distance"] == 0.0 and true["precision_distance"] == 0.0
+    assert true["pixel_accuracy"] > 0.8  # real photos: ~0.9 at 32 px
     assert true["diversity"] > 0.1
-    # One image whatever the input: no diversity, one style, TV = 1 - 1/k from uniform.
-    assert same["diversity"] == 0.0
-    assert same["modes_covered"] == 1 and same["modes_per_input"] == 1
-    assert same["mode_tv"] == pytest.approx(1 - 1 / k)
-    assert same["pixel_accuracy"] < true["pixel_accuracy"] - 0.3
-    # Noise: as diverse as it gets, and no facade at all.
+
+
+def test_a_true_render_in_a_random_style(facades, oracle):
+    scores = evaluate_samples(oracle.random_style(), facades, n_samples=8)
+    assert scores["faithful_rate"] == 1.0  # see above: these renders all pass
+    assert scores["modes_covered"] == oracle.k
+    # 8 draws of 4 styles miss a given one with probability (3/4)^8 = 0.1: 3.6 styles per
+    # input expected; 3 fails a sampler that repeats styles (2.0 would be a coin flip).
+    assert scores["modes_per_input"] >= 3
+    # 64 draws from 4 equal styles: TV's standard deviation is ~0.06; 0.2 is 3 of them.
+    assert scores["mode_tv"] < 0.2
+    assert scores["precision_distance"] == 0.0  # every sample is a true render
+    # Only the styles an input missed add to recall: 10 % of (item, style) pairs at the
+    # inter-style distance (~0.28) is 0.03; 0.1 fails a sampler that misses a third.
+    assert 0.0 <= scores["recall_distance"] < 0.1
+
+
+def test_one_fixed_style_covers_one_mode_and_has_a_poor_recall(facades, oracle):
+    scores = evaluate_samples(oracle.style(0), facades, n_samples=4)
+    t = oracle.targets
+    assert scores["faithful_rate"] == 1.0
+    assert scores["diversity"] == 0.0
+    assert scores["modes_covered"] == 1 and scores["modes_per_input"] == 1
+    assert scores["mode_tv"] == pytest.approx(1 - 1 / oracle.k)  # all on 1 of 4 equal modes
+    assert scores["precision_distance"] == 0.0
+    # Each true render's nearest sample is the style-0 render: by hand, over items and styles.
+    by_hand = float((t - t[:, :1]).abs().mean())
+    assert scores["recall_distance"] == pytest.approx(by_hand, rel=1e-5)  # float32 sums
+    assert scores["recall_distance"] > 0.15  # styles differ by far more (test_synthetic_facades)
+
+
+def test_the_mean_of_the_styles_is_no_photo_and_covers_no_mode(facades, oracle):
+    scores = evaluate_samples(oracle.mean, facades, n_samples=2)
+    t = oracle.targets
+    assert scores["faithful_rate"] == 0.0
+    assert scores["modes_covered"] == 0 and scores["modes_per_input"] == 0
+    assert scores["mode_tv"] == 1.0  # every sample in the "no mode" bin
+    mean = t.mean(1, keepdim=True)
+    assert scores["recall_distance"] == pytest.approx(l1(t, mean), rel=1e-5)
+    nearest = (t - mean).abs().flatten(2).mean(2).min(1).values.mean()
+    assert scores["precision_distance"] == pytest.approx(float(nearest), rel=1e-5)
+
+
+def test_noise_and_the_input_itself_are_never_faithful(facades, oracle):
+    noise = evaluate_samples(lambda x: torch.rand_like(x) * 2 - 1, facades, n_samples=4)
+    copy = evaluate_samples(lambda x: x, facades, n_samples=2)
+    for scores in (noise, copy):
+        assert scores["faithful_rate"] == 0.0 and scores["modes_covered"] == 0
+        assert scores["mode_tv"] == 1.0
+        # Both are further from every true render than the renders are from each other.
+        assert min(scores["recall_distance"], scores["precision_distance"]) > 0.3
     # E|U - U'| = 2/3; 6 pairs x 8 x 3 x 32 x 32 values: standard error ~0.002, so 0.02 is
-    # 10 errors and still far from any structured output (the true renders: 0.45).
+    # 10 errors and still far from any structured output (the true renders: ~0.3).
     assert noise["diversity"] == pytest.approx(2 / 3, abs=0.02)
     assert noise["pixel_accuracy"] < 0.3
+    assert copy["diversity"] == 0.0
+
+
+def test_the_right_styles_of_the_wrong_building_count_no_mode(facades, oracle):
+    wrong = oracle.random_style(shift=1)  # item i + 1's true render for input i
+    scores = evaluate_samples(wrong, facades, n_samples=8)
+    # The style classifier alone sees every style (so the old count would say "all covered") ...
+    torch.manual_seed(0)
+    inputs = torch.stack([facades[i]["A"] for i in range(len(facades))])
+    shown = facades.mode_of(torch.cat([wrong(inputs) for _ in range(2)]))
+    assert len(shown.unique()) == oracle.k
+    # ... but none of these photos is its input's building.
+    assert scores["faithful_rate"] == 0.0
+    assert scores["modes_covered"] == 0 and scores["mode_tv"] == 1.0
+    assert scores["precision_distance"] > 0.2  # another building is far from every true render
+
+
+def test_encode_decode_of_known_reconstructions(facades, oracle):
+    def run(reconstruct):
+        return evaluate_samples(oracle.style(0), facades, n_samples=2, reconstruct=reconstruct)
+
+    exact = run(lambda x, y: y)
+    assert exact["encode_decode_accuracy"] == 1.0 and exact["encode_decode_l1"] == 0.0
+    # Style 0 whatever the code: right for k = 0 only, so 1 of 4; its L1 is that of the
+    # fixed-style sampler's recall (the same pairs).
+    ignored = run(oracle.style(0))
+    assert ignored["encode_decode_accuracy"] == pytest.approx(1 / oracle.k)
+    assert ignored["encode_decode_l1"] == pytest.approx(ignored["recall_distance"], rel=1e-5)
+    blend = run(oracle.mean)
+    assert blend["encode_decode_accuracy"] == 0.0
+    assert blend["encode_decode_l1"] > 0.1  # the blend is ~0.2 from every render
+    assert "encode_decode_accuracy" not in run(None)
+
+
+def test_encode_decode_through_a_subset_finds_the_right_items(facades, oracle):
+    subset = torch.utils.data.Subset(facades, [5, 2, 7])
+    scores = evaluate_samples(oracle.style(1), subset, n_samples=2, batch_size=2,
+                              reconstruct=lambda x, y: y)
+    # Had the subset's items been taken as items 0, 1, 2 of the dataset, the true renders
+    # would be other buildings': distances > 0.2 and accuracy 0.
+    assert scores["precision_distance"] == 0.0 and scores["encode_decode_l1"] == 0.0
+    assert scores["encode_decode_accuracy"] == 1.0
+
+
+def test_reconstruct_without_true_renders_is_a_clear_error(facades):
+    with pytest.raises(ValueError, match="mode_targets"):
+        evaluate_samples(lambda x: x, Plain(), n_samples=2, reconstruct=lambda x, y: y)
+    with pytest.raises(ValueError, match="direction 'AtoB'"):
+        evaluate_samples(lambda x: x, facades, n_samples=2, direction="BtoA",
+                         reconstruct=lambda x, y: y)
+
+
+class Styled(Plain):
+    """Modes without a per-image test or true renders (as synthetic-landscapes): each image's
+    mode is the sign of its mean."""
+
+    modes = ("dark", "light")
+
+    def mode_of(self, images):
+        return (images.flatten(1).mean(1) > 0).long()
+
+    def mode_frequencies(self):
+        return torch.tensor([0.5, 0.5], dtype=torch.float64)
+
+
+def test_a_synthetic_dataset_has_no_per_image_test_or_true_renders_unless_it_says_so():
+    from coursekit.data.synthetic.base import SyntheticDataset
+
+    ds = SyntheticDataset("test", size=32, length=1)
+    assert ds.faithful(None, torch.zeros(1, 3, 32, 32), {}, "AtoB") is None
+    assert ds.mode_targets(0) is None
+
+
+def test_data_with_modes_but_no_new_hooks_keeps_its_keys_and_counts():
+    scores = evaluate_samples(lambda x: torch.full_like(x, -0.5), Styled(), n_samples=2)
+    assert scores == {"diversity": 0.0, "modes_covered": 1.0, "modes_per_input": 1.0,
+                      "mode_tv": 0.5, "num_modes": 2.0}
+
+
+def test_hooks_that_break_their_contract_are_clear_errors():
+    class OneVerdict(Styled):
+        def faithful(self, inputs, outputs, items, direction):
+            return torch.tensor([True])
+
+    class ThreeTargets(Styled):
+        def mode_targets(self, index):
+            return torch.zeros(3, 3, 8, 8)
+
+    with pytest.raises(ValueError, match="one bool per output"):
+        evaluate_samples(lambda x: x, OneVerdict(), n_samples=2)
+    with pytest.raises(ValueError, match="one per mode"):
+        evaluate_samples(lambda x: x, ThreeTargets(), n_samples=2)
+
+
+def test_faithfulness_filters_the_mode_counts_by_hand():
+    class Judged(Styled):  # only light outputs are faithful
+        def faithful(self, inputs, outputs, items, direction):
+            return outputs.flatten(1).mean(1) > 0
+
+    draws = iter([-0.5, 0.5, -0.5, -0.5])  # per call: one value for the whole batch
+
+    scores = evaluate_samples(lambda x: torch.full_like(x, next(draws)), Judged(n=2),
+                              n_samples=4, batch_size=2)
+    # 8 samples, 2 of them light (faithful): modes {light} for both inputs; frequencies
+    # (dark 0, light 2/8, none 6/8) against (1/2, 1/2, 0): TV = (1/2 + 1/4 + 3/4) / 2.
+    assert scores["faithful_rate"] == 0.25
+    assert scores["modes_covered"] == 1 and scores["modes_per_input"] == 1
+    assert scores["mode_tv"] == pytest.approx(0.75)

@@ -5,13 +5,16 @@ import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
+from coursekit.data.metrics import gaussian_blur as blur
 from coursekit.data.synthetic.facades import (
     FACADE_CLASSES,
     FACADE_PALETTE,
     FACADE_STYLES,
+    FAITHFUL_PIXEL_ACCURACY,
     UNRECOGNISED,
     SyntheticFacades,
     classify_facade_style,
+    photo_pixel_accuracy,
     score_facades,
     segment_facades,
 )
@@ -283,3 +286,69 @@ def test_metrics_are_computed_as_documented(monkeypatch):
 def test_scorer_rejects_bad_input_clearly(photos, labels, match):
     with pytest.raises(ValueError, match=match):
         score_facades(photos, labels)
+
+
+# ---- one photo at a time: faithful, and every right answer ---------------------------------
+@pytest.fixture(scope="module", params=[32, 64])
+def every_style(request):
+    """16 test items at 32 and 64 px: their label images, labels and (N, K, 3, H, W) renders."""
+    ds = SyntheticFacades("test", size=request.param, length=16)
+    targets = torch.stack([ds.mode_targets(i) for i in range(len(ds))])
+    items = [ds[i] for i in range(len(ds))]
+    return ds, stack(items, "A"), stack(items, "labels"), targets
+
+
+def passed(ds, photos, labels):
+    """How many of ``photos`` the dataset calls faithful to their own labels."""
+    return int(ds.faithful(None, photos, {"labels": labels}, "AtoB").sum())
+
+
+def test_faithful_passes_true_renders_in_every_style(every_style):
+    ds, _, labels, targets = every_style
+    for k in range(len(FACADE_STYLES)):
+        # Measured on 100 items per style at 32, 64 and 128 px: >= 99 % pass (the lowest
+        # pixel accuracy 0.67); one miss in 16 is that 1 %.
+        assert passed(ds, targets[:, k], labels) >= len(labels) - 1, FACADE_STYLES[k]
+
+
+def test_faithful_fails_blends_blurs_noise_and_other_buildings(every_style):
+    ds, label_images, labels, targets = every_style
+    size, g = labels.shape[-1], torch.Generator().manual_seed(0)
+    wrong = {
+        "mean of the styles": targets.mean(1),
+        f"blur (sigma {size // 32} px)": blur(targets[:, 0], size / 32),
+        "uniform noise": torch.rand(targets[:, 0].shape, generator=g) * 2 - 1,
+        "all grey": torch.zeros_like(targets[:, 0]),
+        "the label image": label_images,
+        **{f"another building in style {k}": targets[:, k].roll(1, 0)
+           for k in range(len(FACADE_STYLES))},
+    }
+    for name, photos in wrong.items():
+        # Measured on 100 items at 32, 64 and 128 px: at most 1 % of these pass; at most one
+        # of 16 allows that 1 %.
+        assert passed(ds, photos, labels) <= 1, name
+    # The closest impostor: a blend whose pixels are the middle two styles' mean reads as
+    # brick at 32 px (5 % pass at 32 px, 1 % at 64); at most 2 of 16.
+    assert passed(ds, targets.median(1).values, labels) <= 2
+
+
+def test_photo_pixel_accuracy_is_the_score_per_photo(every_style):
+    ds, _, labels, targets = every_style
+    photos = targets[:, 2]
+    per_photo = photo_pixel_accuracy(photos, labels)
+    assert per_photo.shape == (len(labels),)
+    # Every photo has the same number of pixels, so the pooled score is the mean.
+    pooled = score_facades(photos, labels)["pixel_accuracy"]
+    assert float(per_photo.mean()) == pytest.approx(pooled)
+    verdict = ds.faithful(None, photos, {"labels": labels}, "AtoB")
+    assert torch.equal(verdict, per_photo >= FAITHFUL_PIXEL_ACCURACY)
+    assert ds.faithful(None, photos, {"labels": labels}, "BtoA") is None  # one right label map
+
+
+def test_mode_targets_are_the_item_in_every_style_in_order():
+    ds = SyntheticFacades("test", size=32, length=3)
+    targets = ds.mode_targets(2)
+    assert targets.shape == (len(ds.modes), 3, 32, 32)
+    assert torch.equal(targets, stack(ds.all_styles(2), "B"))
+    assert classify_facade_style(targets).tolist() == list(range(len(FACADE_STYLES)))
+    assert ds.modes == FACADE_STYLES

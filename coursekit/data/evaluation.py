@@ -19,7 +19,9 @@ input.
 * :func:`evaluate_paired`: x -> y for paired data;
 * :func:`evaluate_unpaired`: one or both directions of an unpaired model;
 * :func:`evaluate_samples`: a model that draws several outputs per input (BicycleGAN, MUNIT):
-  the data's scores over samples, their diversity, and which of the data's modes they cover.
+  the data's scores over samples, their diversity, which of the data's modes the right ones
+  cover, how near they come to every true answer, and (given an encoder) whether a target's
+  mode survives encode -> decode.
 """
 from __future__ import annotations
 
@@ -28,11 +30,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from coursekit.data.metrics import mean_pairwise_distance, mode_histogram, total_variation
+from coursekit.data.metrics import (mean_pairwise_distance, mode_histogram, nearest_distances,
+                                    total_variation)
 
 __all__ = ["evaluate_paired", "evaluate_unpaired", "evaluate_samples"]
 
 Translate = Callable[[Tensor], Tensor]
+Reconstruct = Callable[[Tensor, Tensor], Tensor]  # (inputs, true targets) -> outputs
 
 
 def _base_dataset(dataset):
@@ -64,8 +68,9 @@ def _items(dataset, n: int, batch_size: int):
                if isinstance(value, Tensor)}
 
 
-def _run(translate: Translate, x: Tensor) -> Tensor:
-    y = translate(x).float().cpu().clamp(-1, 1)
+def _run(translate: Callable[..., Tensor], x: Tensor, *more: Tensor) -> Tensor:
+    """``translate(x, *more)`` on the CPU in [-1, 1], or an error if it changed the shape."""
+    y = translate(x, *more).float().cpu().clamp(-1, 1)
     if y.shape != x.shape:
         raise ValueError(f"translating inputs of shape {tuple(x.shape)} gave "
                          f"{tuple(y.shape)}: a translation must keep the image shape")
@@ -159,8 +164,8 @@ def evaluate_unpaired(translate_AtoB: Translate, dataset, translate_BtoA: Transl
 
 @torch.no_grad()
 def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: str = "AtoB",
-                     batch_size: int = 16, max_items: int | None = None,
-                     seed: int = 0) -> dict[str, float]:
+                     batch_size: int = 16, max_items: int | None = None, seed: int = 0,
+                     reconstruct: Reconstruct | None = None) -> dict[str, float]:
     """Score a model that draws a different output each call (BicycleGAN's G(x, z) with a fresh
     z; MUNIT with a fresh style code) from ``n_samples`` calls per input.
 
@@ -170,19 +175,51 @@ def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: 
         n_samples: outputs drawn per input (>= 2, for the diversity).
         direction: which side is the input, "AtoB" or "BtoA".
         seed: ``torch.manual_seed`` before sampling, so a call is repeatable.
+        reconstruct: optional (inputs x, true targets y) -> outputs, the same input drawn in
+            the mode of a given target (BicycleGAN: G(x, mu(E(y)))); needs the dataset's
+            ``mode_targets`` and direction "AtoB" (the modes are those of side B).
 
     Returns:
         The dataset's own scores (as :func:`evaluate_paired` or :func:`evaluate_unpaired`
         give them, unprefixed) averaged over the ``n_samples`` sets of outputs, and
         ``diversity``: :func:`~coursekit.data.metrics.mean_pairwise_distance` of one input's
-        samples (0 = the samples ignore the noise). Where the dataset knows its target
-        domain's true modes (``dataset.modes``, e.g. synthetic-facades' photo styles):
+        samples (0 = the samples ignore the noise). Where the dataset judges single outputs
+        (``dataset.faithful``, e.g. synthetic-facades: the photo segments as its own label
+        map), ``faithful_rate``: the fraction of samples that are right translations.
+
+        Where the dataset knows its target domain's true modes (``dataset.modes``, e.g.
+        synthetic-facades' photo styles), counting a sample's mode only when it is faithful
+        (a photo of the wrong building in the right style shows no mode):
 
         * ``modes_covered``: how many distinct modes all the samples show;
         * ``modes_per_input``: how many distinct modes one input's samples show, on average;
         * ``mode_tv``: the total variation distance between the samples' mode frequencies
-          and the data's (``dataset.mode_frequencies()``): 0 = the data's proportions.
+          and the data's (``dataset.mode_frequencies()``), unfaithful samples in a "no mode"
+          bin the data leaves empty: 0 = the data's proportions, and at least
+          1 - ``faithful_rate``;
         * ``num_modes``: how many there are, to read the counts against.
+
+        Where the dataset gives every true translation of an item (``dataset.mode_targets``,
+        direction "AtoB"), by :func:`~coursekit.data.metrics.nearest_distances` (mean absolute
+        difference in [-1, 1] units; lower is better in both):
+
+        * ``recall_distance``: from each true translation to the nearest of its input's
+          samples. A model that ignores z and draws one mode exactly gets (K - 1) / K of the
+          distance between modes (synthetic-facades at 64 px: 0.30); one that covers the
+          modes, only the distance its samples keep from the true renders' textures (0 for
+          the renders themselves). L1 favours blur: the mean of the modes gets 0.28, so read
+          it beside ``faithful_rate``;
+        * ``precision_distance``: from each sample to the nearest true translation of its
+          input: 0 for any sampler whose every output is a true render, covering or not
+          (the mean of the modes: 0.23, another building's render: 0.46).
+
+        With ``reconstruct``: the true translation of every item in every mode k, y_k, goes
+        through ``reconstruct(x, y_k)``:
+
+        * ``encode_decode_accuracy``: the fraction of (item, k) whose output is faithful
+          (where the dataset can tell) and shows mode k (1 = the code carries the mode, about
+          1/K = it is ignored);
+        * ``encode_decode_l1``: the mean absolute difference of the output from y_k.
     """
     if n_samples < 2:
         raise ValueError(f"n_samples must be >= 2 to measure diversity, got {n_samples}")
@@ -190,24 +227,108 @@ def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: 
         raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
     src = direction[0]
     n = _count(dataset, max_items, batch_size, "evaluate_samples")
+    base = _base_dataset(dataset)
+    targets = _mode_targets(dataset, n) if direction == "AtoB" else None
+    if reconstruct is not None and targets is None:
+        raise ValueError("reconstruct needs every true translation of each item: a dataset "
+                         "with mode_targets (e.g. synthetic-facades) and direction 'AtoB'; "
+                         "leave reconstruct=None for this one")
     torch.manual_seed(seed)
-    batches, drawn = [], []  # drawn[b]: (S, batch, C, H, W)
-    for items in _items(dataset, n, batch_size):
-        batches.append(items)
-        drawn.append(torch.stack([_run(sample, items[src]) for _ in range(n_samples)]))
-    items, samples = _cat(batches), torch.cat(drawn, dim=1)  # samples: (S, N, C, H, W)
+    items, samples = _draw(sample, dataset, n, n_samples, batch_size, src)  # (S, N, C, H, W)
     x = items[src].float()
     scorer = _scorer(dataset)
     per_set = [scorer(x, s, items, direction) for s in samples] if scorer is not None else []
     scores = {key: sum(r[key] for r in per_set) / len(per_set) for key in (per_set or [{}])[0]}
     scores["diversity"] = mean_pairwise_distance(samples)
-    base = _base_dataset(dataset)
+    faithful = _faithful(base, x, samples, items, direction)  # (S, N) or None
+    if faithful is not None:
+        scores["faithful_rate"] = float(faithful.float().mean())
     if getattr(base, "modes", None):
-        k = len(base.modes)
-        modes = torch.stack([base.mode_of(s) for s in samples])  # (S, N)
-        scores["modes_covered"] = float(modes.unique().numel())
-        scores["modes_per_input"] = float(sum(modes[:, i].unique().numel()
-                                              for i in range(modes.shape[1])) / modes.shape[1])
-        scores["mode_tv"] = total_variation(mode_histogram(modes, k), base.mode_frequencies())
-        scores["num_modes"] = float(k)
+        scores.update(_mode_scores(base, samples, faithful))
+    if targets is not None:
+        recall, precision = nearest_distances(samples, targets)
+        scores.update(recall_distance=recall, precision_distance=precision)
+    if reconstruct is not None:
+        scores.update(_encode_decode(reconstruct, base, x, items, targets, batch_size))
     return scores
+
+
+def _draw(sample: Translate, dataset, n: int, n_samples: int, batch_size: int, src: str):
+    """The first ``n`` items stacked, and ``n_samples`` outputs for each: (S, N, C, H, W)."""
+    batches, drawn = [], []  # drawn[b]: (S, batch, C, H, W)
+    for items in _items(dataset, n, batch_size):
+        batches.append(items)
+        drawn.append(torch.stack([_run(sample, items[src]) for _ in range(n_samples)]))
+    return _cat(batches), torch.cat(drawn, dim=1)
+
+
+def _base_index(dataset, i: int) -> int:
+    """Item ``i`` of ``dataset`` as an index into the dataset under its Subset wrappers."""
+    while isinstance(dataset, torch.utils.data.Subset):
+        dataset, i = dataset.dataset, dataset.indices[i]
+    return int(i)
+
+
+def _mode_targets(dataset, n: int) -> Tensor | None:
+    """(N, K, C, H, W): every true translation of the first ``n`` items, or None where the
+    dataset does not know them."""
+    base = _base_dataset(dataset)
+    get = getattr(base, "mode_targets", None)
+    first = get(_base_index(dataset, 0)) if get is not None else None
+    if first is None:
+        return None
+    targets = torch.stack([first.float().cpu()] + [get(_base_index(dataset, i)).float().cpu()
+                                                   for i in range(1, n)])
+    k = len(base.modes or ())
+    if targets.shape[1] != k:
+        raise ValueError(f"{type(base).__name__}.mode_targets gave {targets.shape[1]} images "
+                         f"per item but the dataset has {k} modes: it must return one per mode, "
+                         f"in the order of its modes")
+    return targets
+
+
+def _faithful(base, x: Tensor, outputs: Tensor, items: dict[str, Tensor],
+              direction: str) -> Tensor | None:
+    """(S, N) bools: the dataset's per-image verdict on each of S sets of outputs (N, ...), or
+    None where the dataset has no per-image test."""
+    judge = getattr(base, "faithful", None)
+    verdicts = [judge(x, out, items, direction) for out in outputs] if judge else [None]
+    if verdicts[0] is None:
+        return None
+    verdicts = torch.stack([torch.as_tensor(v).bool().reshape(-1).cpu() for v in verdicts])
+    if verdicts.shape[1] != outputs.shape[1]:
+        raise ValueError(f"{type(base).__name__}.faithful must return one bool per output "
+                         f"({outputs.shape[1]}), got {verdicts.shape[1]}")
+    return verdicts
+
+
+def _mode_scores(base, samples: Tensor, faithful: Tensor | None) -> dict[str, float]:
+    """modes_covered, modes_per_input, mode_tv, num_modes (see :func:`evaluate_samples`),
+    counting the mode of faithful samples only (all of them when ``faithful`` is None)."""
+    k = len(base.modes)
+    modes = torch.stack([base.mode_of(s).cpu() for s in samples])  # (S, N)
+    if faithful is not None:
+        modes = torch.where(faithful, modes, k)  # k: "no mode", one past the data's
+    shown = [set(modes[:, i].tolist()) - {k} for i in range(modes.shape[1])]
+    data = torch.cat([base.mode_frequencies().double(), torch.zeros(1, dtype=torch.float64)])
+    return {"modes_covered": float(len(set().union(*shown))),
+            "modes_per_input": sum(len(m) for m in shown) / len(shown),
+            "mode_tv": total_variation(mode_histogram(modes, k + 1), data),
+            "num_modes": float(k)}
+
+
+def _encode_decode(reconstruct: Reconstruct, base, x: Tensor, items: dict[str, Tensor],
+                   targets: Tensor, batch_size: int) -> dict[str, float]:
+    """encode_decode_accuracy and encode_decode_l1 (see :func:`evaluate_samples`) of the true
+    translations ``targets`` (N, K, C, H, W) of inputs ``x``."""
+    k = targets.shape[1]
+    outputs = torch.stack([  # (K, N, C, H, W): every item drawn in the mode of its target k
+        torch.cat([_run(reconstruct, x[i:i + batch_size], targets[i:i + batch_size, mode])
+                   for i in range(0, len(x), batch_size)])
+        for mode in range(k)])
+    right = torch.stack([base.mode_of(out).cpu() == mode for mode, out in enumerate(outputs)])
+    faithful = _faithful(base, x, outputs, items, "AtoB")
+    if faithful is not None:
+        right &= faithful
+    return {"encode_decode_accuracy": float(right.float().mean()),
+            "encode_decode_l1": float((outputs - targets.transpose(0, 1)).abs().mean())}

@@ -9,6 +9,8 @@ imports nothing else from coursekit, so any module may use it without an import 
 * :func:`mean_pairwise_distance`: how different several outputs for one input are;
 * :func:`mode_histogram` and :func:`total_variation`: which of the data's true modes a
   multimodal generator produces, and how far their frequencies are from the data's;
+* :func:`nearest_distances`: how close the samples come to each true answer, and each true
+  answer to the samples;
 * :func:`gaussian_blur`: the smoothing the scorers share.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["segmentation_scores", "labels_from_palette", "mean_pairwise_distance",
-           "mode_histogram", "total_variation", "gaussian_blur"]
+           "mode_histogram", "total_variation", "nearest_distances", "gaussian_blur"]
 
 
 def gaussian_blur(x: Tensor, sigma: float, axes: str = "yx") -> Tensor:
@@ -138,3 +140,28 @@ def total_variation(p: Tensor, q: Tensor) -> float:
             raise ValueError(f"{name} must be non-negative frequencies summing to 1, got "
                              f"{d.tolist()}")
     return float(0.5 * (p - q).abs().sum())
+
+
+def nearest_distances(samples: Tensor, targets: Tensor) -> tuple[float, float]:
+    """Recall and precision distances between samples (S, N, C, H, W), S outputs for each of
+    N inputs, and targets (N, K, C, H, W), the K true answers for each input, in [-1, 1].
+
+    With d(a, b) the mean absolute difference per pixel and channel:
+
+        recall    = mean over inputs n and targets k of min_s d(targets[n, k], samples[s, n])
+        precision = mean over inputs n and samples s of min_k d(samples[s, n], targets[n, k])
+
+    Lower is better in both: recall is large when some true answer has no sample near it
+    (missed modes), precision when some sample is near no true answer (invented images).
+    """
+    if samples.ndim != 5 or targets.ndim != 5 or samples.shape[1] != targets.shape[0] or (
+            samples.shape[2:] != targets.shape[2:]):
+        raise ValueError(f"samples must be (S, N, C, H, W) and targets (N, K, C, H, W) with "
+                         f"the same N, C, H, W; got {tuple(samples.shape)} and "
+                         f"{tuple(targets.shape)}")
+    pixels = samples[0, 0].numel()
+    # (N, K, S): every target of an input against every sample of it, one input at a time so
+    # that memory stays at one input's images.
+    d = torch.stack([torch.cdist(targets[n].flatten(1), samples[:, n].flatten(1), p=1)
+                     for n in range(targets.shape[0])]) / pixels
+    return float(d.min(2).values.mean()), float(d.min(1).values.mean())

@@ -37,8 +37,10 @@ class SyntheticDataset(Dataset):
 
     Subclasses set ``default_lengths`` and ``title`` and implement ``__getitem__`` with
     ``self._index(index)`` and ``self.rng(i, stream)``. Because each dataset knows its ground
-    truth, it also scores translations of its items (:meth:`score`) and, where its target
-    domain has known modes (styles), says which mode an image shows (:meth:`mode_of`).
+    truth, it also scores translations of its items (:meth:`score`, and per image
+    :meth:`faithful`) and, where its target domain has known modes (styles), says which mode
+    an image shows (:meth:`mode_of`) and what every mode of an item looks like
+    (:meth:`mode_targets`).
     """
 
     default_lengths: dict[str, int] = {"train": 1000, "test": 200}
@@ -99,6 +101,18 @@ class SyntheticDataset(Dataset):
         (``items["labels"][i]`` belongs to ``inputs[i]``). One call scores a whole test set.
         Higher is better in every key unless its docstring says otherwise; {} = no scorer."""
         return {}
+
+    def faithful(self, inputs: Tensor, outputs: Tensor, items: dict[str, Tensor],
+                 direction: str) -> Tensor | None:
+        """Whether each output is a right translation of its own input: BoolTensor (N,), the
+        per-image verdict behind :meth:`score` (same arguments). None = no per-image test
+        (the default), so evaluation counts every output."""
+        return None
+
+    def mode_targets(self, index: int) -> Tensor | None:
+        """Every true translation of item ``index`` into the target domain, one per mode in
+        :attr:`modes` order: (len(modes), C, H, W). None = not known (the default)."""
+        return None
 
     def mode_of(self, images: Tensor) -> Tensor:
         """The index into :attr:`modes` that each target-domain image (N, 3, H, W) shows."""
