@@ -129,7 +129,8 @@ EVAL_KEYS: dict[str, set[str]] = {
                 "AtoB_stripe_score"},
     # Samples with random codes (coursekit.data.evaluation.evaluate_samples).
     "bicyclegan": {"pixel_accuracy", "class_accuracy", "class_iou", "diversity", "modes_covered",
-                   "modes_per_input", "mode_tv", "num_modes"},
+                   "modes_per_input", "mode_tv", "num_modes", "faithful_rate", "recall_distance",
+                   "precision_distance", "encode_decode_accuracy", "encode_decode_l1"},
 }
 
 #: Range of each score (keys without their AtoB_/BtoA_ prefix). Rates, accuracies, IoUs and
@@ -141,7 +142,9 @@ EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "zebra_rate": (0.0, 1.0), "horse_rate": (0.0, 1.0), "stripe_score": (0.0, 1.0),
     # Mean L1 between images in [-1, 1]; counts of synthetic-facades' 4 styles; a TV distance.
     "diversity": (0.0, 2.0), "modes_covered": (0.0, 4.0), "modes_per_input": (0.0, 4.0),
-    "mode_tv": (0.0, 1.0), "num_modes": (4.0, 4.0),
+    "mode_tv": (0.0, 1.0), "num_modes": (4.0, 4.0), "faithful_rate": (0.0, 1.0),
+    "recall_distance": (0.0, 2.0), "precision_distance": (0.0, 2.0),
+    "encode_decode_accuracy": (0.0, 1.0), "encode_decode_l1": (0.0, 2.0),
 }
 
 #: Relations between scores that a method's evaluation promises.

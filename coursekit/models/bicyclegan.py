@@ -381,13 +381,17 @@ class BicycleGAN(Method):
     @torch.no_grad()
     def evaluate(self, dataset, n_samples: int = 8, batch_size: int = 16,
                  max_items: int | None = None) -> dict[str, float]:
-        """Scores of ``n_samples`` random-code outputs per input and of encode -> decode (see
-        ``coursekit.data.evaluation.evaluate_samples``)."""
-        from coursekit.data.evaluation import evaluate_samples
+        """Scores of ``n_samples`` random-code outputs per input and, where the data knows every
+        true translation, of encode -> decode (see ``coursekit.data.evaluation.evaluate_samples``)."""
+        from coursekit.data.evaluation import _base_dataset, evaluate_samples
 
+        base = _base_dataset(dataset)
+        knows_targets = (self.config.direction == "AtoB"
+                         and getattr(base, "mode_targets", lambda i: None)(0) is not None)
         return evaluate_samples(self.sample, dataset, n_samples=n_samples,
                                 direction=self.config.direction, batch_size=batch_size,
-                                max_items=max_items)
+                                max_items=max_items,
+                                reconstruct=self.reconstruct if knows_targets else None)
 
 
 def build(config: Config) -> BicycleGAN:
