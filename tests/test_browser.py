@@ -1,6 +1,8 @@
-"""Lecture 1 in a real browser: JupyterLab on 127.0.0.1, headless Chromium (Debian's package,
-driven by Playwright; never `playwright install`), run every cell in FAST mode, move the
-facade painter's controls and check that the model's photo on screen changes.
+"""The widgets in a real browser: JupyterLab on 127.0.0.1, headless Chromium (Debian's
+package, driven by Playwright; never `playwright install`). Lecture 1: run every cell in FAST
+mode, move the facade painter's controls and check that the model's photo on screen changes.
+The style explorer: a small notebook with two tiny BicycleGANs; move a z slider, click an
+encode and a random-code button, and check the photos on screen and the code in the kernel.
 
 Screenshots go to the test's tmp folder and to /tmp/browser-shots/ (for people to look at).
 Skipped when Playwright or /usr/bin/chromium is missing, unless COURSEKIT_REQUIRE_BROWSER=1
@@ -136,6 +138,27 @@ def _wait_for(page, what: str, predicate, timeout_s: float, poll_s: float = 0.5)
         time.sleep(poll_s)
 
 
+def _open_and_run_all(page, lab: JupyterLab, name: str, timings: dict, start: float,
+                      timeout_s: float = RUN_ALL_TIMEOUT_S) -> None:
+    """Open notebook ``name`` in JupyterLab and run every cell; fail on a cell's error."""
+    page.goto(lab.open_url(name))
+    state = lambda: page.evaluate(_NOTEBOOK_STATE)  # noqa: E731
+    _wait_for(page, "the kernel", lambda: (state() or {}).get("kernel") == "idle", 90)
+    timings["notebook_open_s"] = round(time.monotonic() - start, 1)
+
+    run_start = time.monotonic()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def finished():
+        s = state()
+        if s and s["errors"]:
+            raise AssertionError("a cell failed in the browser:\n" + "\n".join(s["errors"]))
+        return s and s["pending"] == 0 and s["kernel"] == "idle"
+
+    _wait_for(page, "every cell to run", finished, timeout_s, poll_s=2)
+    timings["run_all_s"] = round(time.monotonic() - run_start, 1)
+
+
 def drive_notebook(notebook: Path, work: Path, env: dict) -> dict:
     """Open ``notebook`` (a copy in ``work``) in JupyterLab in Chromium, run all cells, then
     edit with the facade painter. Returns timings and the screenshots' paths."""
@@ -161,22 +184,7 @@ def drive_notebook(notebook: Path, work: Path, env: dict) -> dict:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                         args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(lab.open_url(notebook.name))
-            state = lambda: page.evaluate(_NOTEBOOK_STATE)  # noqa: E731
-            _wait_for(page, "the kernel", lambda: (state() or {}).get("kernel") == "idle", 90)
-            timings["notebook_open_s"] = round(time.monotonic() - start, 1)
-
-            run_start = time.monotonic()
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-
-            def finished():
-                s = state()
-                if s and s["errors"]:
-                    raise AssertionError("a cell failed in the browser:\n" + "\n".join(s["errors"]))
-                return s and s["pending"] == 0 and s["kernel"] == "idle"
-
-            _wait_for(page, "every cell to run", finished, RUN_ALL_TIMEOUT_S, poll_s=2)
-            timings["run_all_s"] = round(time.monotonic() - run_start, 1)
+            _open_and_run_all(page, lab, notebook.name, timings, start)
 
             painter = page.locator(".coursekit-facade-painter")
             painter.scroll_into_view_if_needed()
@@ -239,3 +247,166 @@ def test_lecture_01_facade_painter_in_jupyterlab_and_chromium(tmp_path):
     timings = drive_notebook(LECTURE, tmp_path, env)
     print(json.dumps(timings, indent=1))
     assert len(timings["screenshots"]) == 4
+
+
+# ----------------------------------------------------------------------------- style explorer
+# Two tiny BicycleGANs trained 20 steps at a high rate (a few seconds): enough for z to show.
+_EXPLORER_CELLS = [
+    """import torch
+from coursekit.data import get_dataset
+from coursekit.data.synthetic.facades import SyntheticFacades
+from coursekit.models import bicyclegan
+from coursekit.widgets import StyleExplorer
+
+
+def tiny(seed):
+    torch.manual_seed(seed)
+    method = bicyclegan.build(bicyclegan.Config.fast(ngf=4, nef=4, e_blocks=2, ndf=4,
+                                                     d_layers=1, lr=2e-3))
+    train = SyntheticFacades("train", size=64, length=8, seed=seed)
+    for step in range(20):
+        items = [train[(4 * step + j) % 8] for j in range(4)]
+        method.training_step({k: torch.stack([it[k] for it in items]) for k in ("A", "B")})
+    return method
+
+
+models = {"course checkpoint": tiny(0), "live FAST run": tiny(1)}
+test = get_dataset("synthetic-facades", split="test", size=64)""",
+    """explorer = StyleExplorer(models, test, index=3)
+# What the sliders report to the kernel, to count the browser's echoes of codes set here.
+reports = []
+for slider in explorer.sliders:
+    slider.observe(lambda change: reports.append(change["new"]), names="value")
+explorer""",
+]
+
+# JavaScript: run ``code`` in the open notebook's kernel and return what it printed.
+_KERNEL_PRINT = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code: code, store_history: false});
+  let text = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') text += msg.content.text;
+    if (msg.header.msg_type === 'error')
+      text += 'ERROR ' + msg.content.ename + ': ' + msg.content.evalue;
+  };
+  await future.done;
+  return text;
+}"""
+
+
+def _explorer_notebook(path: Path) -> None:
+    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+              "source": source} for source in _EXPLORER_CELLS]
+    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+
+
+def drive_style_explorer(work: Path, env: dict) -> dict:
+    """Open a notebook with the style explorer in JupyterLab in Chromium, drag a z slider,
+    click an encode and a random-code button. Returns timings, screenshots and the kernel's
+    answers to the checks."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    served = work / "served"
+    served.mkdir()
+    _explorer_notebook(served / "style_explorer.ipynb")
+    timings, shots, kernel = {}, [], {}
+
+    def shot(name, locator):
+        path = work / f"{name}.png"
+        locator.screenshot(path=str(path))
+        shutil.copy(path, SHOTS / path.name)
+        shots.append(str(SHOTS / path.name))
+
+    start = time.monotonic()
+    lab = JupyterLab(served, work / "jupyterlab.log", env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _open_and_run_all(page, lab, "style_explorer.ipynb", timings, start, timeout_s=240)
+            ask = lambda code: page.evaluate(_KERNEL_PRINT, code).strip()  # noqa: E731
+
+            explorer = page.locator(".coursekit-style-explorer")
+            explorer.scroll_into_view_if_needed()
+            photos = explorer.locator("img.coursekit-model-photo")
+            assert photos.count() == 2, "one photo per model"
+            photo = photos.nth(0)
+            _wait_for(page, "the explorer's photos", lambda: photo.bounding_box(), 30)
+            shot("11-explorer-start", explorer)
+
+            def changed(before, what):
+                t0 = time.monotonic()
+                _wait_for(page, what, lambda: photo.screenshot() != before, UPDATE_TIMEOUT_S,
+                          poll_s=0.1)
+                return round(time.monotonic() - t0, 2)
+
+            # 1. Drag the first z slider's handle to the right, as a student would.
+            slider = explorer.locator(".widget-slider").first
+            readout = slider.locator(".widget-readout")
+            before_value, before = readout.inner_text(), photo.screenshot()
+            box = slider.locator(".noUi-handle").bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            page.mouse.down()
+            for dx in range(10, 81, 10):
+                page.mouse.move(x + dx, y)
+                time.sleep(0.03)
+            page.mouse.up()
+            timings["slider_update_s"] = changed(before, "the photo to follow the z slider")
+            assert readout.inner_text() != before_value
+            time.sleep(0.5)
+            kernel["after_drag"] = ask("print(explorer._source, float(explorer.z[0]))")
+            shot("12-explorer-slider", explorer)
+
+            # 2. Encode a true render: every model gets its own encoder's code, exactly
+            #    (the sliders' rounded echoes must not change it).
+            before = photo.screenshot()
+            ask("reports.clear()")
+            explorer.get_by_role("button", name="encode stone").click()
+            timings["encode_update_s"] = changed(before, "the photo to follow 'encode'")
+            time.sleep(1.0)  # time for the browser's echoes to come back
+            kernel["encode_exact"] = ask(
+                "photo = test.render(explorer.index, 2)['B'][None]\n"
+                "print(all(torch.equal(explorer.codes[t], m.encode(photo)[0]) "
+                "for t, m in models.items()), explorer.index)")
+            # What the sliders sent back: their step-rounded copies of the code (ignored).
+            kernel["echoes"] = ask("print(len(reports), [round(v, 4) for v in reports], "
+                                   "[round(v, 4) for v in explorer.z.tolist()])")
+            shot("13-explorer-encoded", explorer)
+
+            # 3. A random code B: the sliders go to it (t = 1).
+            before = photo.screenshot()
+            explorer.get_by_role("button", name="random code B").click()
+            timings["random_update_s"] = changed(before, "the photo to follow 'random code B'")
+            time.sleep(1.0)
+            kernel["random_exact"] = ask(
+                "print(torch.equal(explorer.z, explorer.z_b), explorer.t.value)")
+            shot("14-explorer-random-b", explorer)
+            shot("15-explorer-page", page)
+            timings["total_s"] = round(time.monotonic() - start, 1)
+            browser.close()
+    finally:
+        lab.stop()
+    timings["screenshots"], timings["kernel"] = shots, kernel
+    (SHOTS / "style-explorer.json").write_text(json.dumps(timings, indent=1))
+    return timings
+
+
+@pytest.mark.slow
+def test_style_explorer_in_jupyterlab_and_chromium(tmp_path):
+    _browser_available()
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env.pop("MPLBACKEND", None)
+    result = drive_style_explorer(tmp_path, env)
+    print(json.dumps(result, indent=1))
+    kernel = result["kernel"]
+    assert kernel["after_drag"].startswith("moved by hand"), kernel
+    assert kernel["encode_exact"] == "True 3", kernel
+    assert kernel["random_exact"] == "True 1.0", kernel
+    assert len(result["screenshots"]) == 5

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from coursekit.nn import (GANLoss, PatchGANDiscriminator, PixelDiscriminator, UNetGenerator,
-                          init_weights, patchgan_layers_for, receptive_field)
+                          init_weights, interpolate, patchgan_layers_for, receptive_field)
 
 
 def n_params(m):
@@ -125,3 +125,63 @@ def test_gan_losses_on_hand_computed_logits():
     assert ls.generator([zero, torch.ones(1)]).item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown GAN loss"):
         GANLoss("wgan")
+
+
+# ----------------------------------------------------------------------------- latent paths
+def _angle(a, b):
+    return torch.arccos((a @ b / (a.norm() * b.norm())).clamp(-1, 1)).item()
+
+
+@pytest.mark.parametrize("mode", ["linear", "spherical"])
+def test_interpolate_ends_are_the_codes_exactly(mode):
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(8, generator=g), torch.randn(8, generator=g)
+    path = interpolate(a, b, torch.linspace(0, 1, 5), mode)
+    assert path.shape == (5, 8)
+    assert torch.equal(path[0], a) and torch.equal(path[-1], b)
+    assert torch.equal(interpolate(a, b, 0.0, mode), a)
+    assert torch.equal(interpolate(a, b, 1, mode), b)
+    batch = interpolate(torch.stack([a, b]), torch.stack([b, a]), torch.tensor([0.0, 1.0]), mode)
+    assert torch.equal(batch, torch.stack([a, a]))  # one t per row of a batch
+
+
+def test_spherical_keeps_the_norm_of_prior_codes_where_linear_shrinks_it():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2000, 8, generator=g), torch.randn(2000, 8, generator=g)
+    lin, sph = interpolate(a, b, 0.5, "linear"), interpolate(a, b, 0.5, "spherical")
+    ends = torch.cat([a, b]).norm(dim=1).mean()  # about sqrt(8) = 2.83
+    # (a + b) / 2 ~ N(0, I / 2): its norm is about sqrt(8 / 2) = 2.0, 0.71 of the ends'.
+    assert 0.66 < lin.norm(dim=1).mean() / ends < 0.76
+    # Spherical: the norm goes linearly from |a| to |b| ...
+    assert torch.allclose(sph.norm(dim=1), (a.norm(dim=1) + b.norm(dim=1)) / 2, atol=1e-5)
+    # ... and the direction turns at a constant rate along the great circle.
+    for t in (0.25, 0.5, 0.8):
+        p = interpolate(a[0], b[0], t, "spherical")
+        assert _angle(a[0], p) == pytest.approx(t * _angle(a[0], b[0]), abs=1e-5)
+        assert _angle(p, b[0]) == pytest.approx((1 - t) * _angle(a[0], b[0]), abs=1e-5)
+
+
+def test_spherical_interpolation_of_parallel_identical_and_zero_codes():
+    a = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    # No great circle between codes pointing the same way: the path is the straight one.
+    assert torch.allclose(interpolate(a, a, 0.3, "spherical"), a)
+    assert torch.allclose(interpolate(a, 3 * a, 0.5, "spherical"), 2 * a)
+    assert torch.allclose(interpolate(torch.zeros(4), a, 0.25, "spherical"), 0.25 * a)
+    assert not interpolate(a, a * (1 + 1e-7), 0.5, "spherical").isnan().any()
+    # Opposite codes turn through one fixed perpendicular direction, keeping the norm.
+    path = interpolate(a, -a, torch.linspace(0, 1, 5), "spherical")
+    assert torch.allclose(path.norm(dim=1), a.norm().expand(5))
+    assert abs(path[2] @ a) < 1e-5 and _angle(a, path[1]) == pytest.approx(math.pi / 4, abs=1e-5)
+    assert torch.equal(path, interpolate(a, -a, torch.linspace(0, 1, 5), "spherical"))
+    one_d = interpolate(torch.tensor([1.0]), torch.tensor([-2.0]), 0.5, "spherical")
+    assert torch.allclose(one_d, torch.tensor([-0.5]))  # 1-D: no circle, the straight path
+
+
+def test_interpolate_rejects_bad_arguments_clearly():
+    a = torch.zeros(8)
+    with pytest.raises(ValueError, match="mode must be 'linear' or 'spherical', got 'slerp'"):
+        interpolate(a, a, 0.5, "slerp")
+    with pytest.raises(ValueError, match="same shape"):
+        interpolate(a, torch.zeros(4), 0.5)
+    with pytest.raises(ValueError, match=r"t must be in \[0, 1\]"):
+        interpolate(a, a, 1.5)

@@ -11,8 +11,9 @@ import torch
 from coursekit.data.synthetic.facades import (BALCONY, DOOR, WINDOW, FacadeLayout,
                                               SyntheticFacades, label_image, render_labels,
                                               render_photo)
-from coursekit.widgets import (CompareView, FacadePainter, ImageView, LatentExplorer, Throttle,
-                               png_bytes, read_png, to_uint8)
+from coursekit.widgets import (CompareView, FacadePainter, ImageView, LatentExplorer,
+                               SliderEchoes, StyleExplorer, Throttle, png_bytes, read_png,
+                               to_uint8)
 
 
 class FakeClock:
@@ -365,3 +366,247 @@ def test_painter_shows_model_errors_in_its_status_line(facades):
     painter = FacadePainter(flaky, facades.layout(0), 64)
     painter.window_buttons[0][0].value = False
     assert "weights not loaded" in painter.status.value
+
+
+# ------------------------------------------------------------------ LatentExplorer, several images
+def test_latent_explorer_shows_several_captioned_images_from_the_same_values():
+    explorer = LatentExplorer(
+        lambda a: {"plain": _grey(a, 0), "negated": (-_grey(a, 0), f"<b>a = {a:.1f}</b>")},
+        ["a"], scale=1)
+    explorer.set(a=1.5)
+    shown = explorer.arrays()
+    assert list(shown) == ["plain", "negated"]
+    assert np.array_equal(shown["plain"], to_uint8(_grey(1.5, 0)))
+    assert np.array_equal(shown["negated"], to_uint8(-_grey(1.5, 0)))
+    assert explorer.captions["negated"].value == "<b>a = 1.5</b>"
+    assert explorer.captions["plain"].value == ""
+
+
+def test_latent_explorer_set_redraws_once_and_widens_a_slider_for_a_value_beyond_it():
+    calls = []
+
+    def fn(a, b):
+        calls.append((a, b))
+        return _grey(a, b)
+
+    explorer = LatentExplorer(fn, ["a", "b"])
+    calls.clear()
+    explorer.set(a=1.25, b=-4.3)  # one redraw for two sliders, not one per slider
+    assert calls == [(1.25, -4.3)]
+    assert explorer.sliders["b"].min == -5 and explorer.sliders["b"].value == -4.3
+    explorer.randomise()
+    assert len(calls) == 2
+
+
+def test_latent_explorer_ignores_the_browsers_rounded_echo_of_a_value():
+    calls = []
+
+    def fn(a):
+        calls.append(a)
+        return _grey(a, 0)
+
+    explorer = LatentExplorer(fn, ["a"], step=0.05)
+    explorer.set(a=0.123456)
+    calls.clear()
+    explorer.sliders["a"].value = 0.10  # the slider snapped 0.123456 to its step, sent it back
+    assert explorer.values == {"a": 0.123456} and calls == []
+    explorer.sliders["a"].value = 0.15  # a step further: a move by hand
+    assert explorer.values == {"a": 0.15} and calls == [0.15]
+
+
+def test_slider_echoes_come_once_and_expire():
+    now = [0.0]
+    echoes = SliderEchoes(0.1, window_s=2.0, clock=lambda: now[0])
+    echoes.pushed("z", 1.234)
+    echoes.pushed("z", 2.0)  # on the step grid: shown as it is, never echoed
+    assert echoes.is_echo("z", 1.2, current=2.0)  # a late echo of the first value
+    assert not echoes.is_echo("z", 1.2, current=2.0)  # ... comes once: now a move by hand
+    assert not echoes.is_echo("z", 1.5, current=2.0)
+    echoes.pushed("z", 0.77)
+    now[0] = 3.0
+    assert not echoes.is_echo("z", 0.8, current=2.0)  # long after: a move by hand
+    assert echoes.is_echo("z", 2.04, current=2.0)  # the current value, rounded
+    assert not echoes.is_echo("z", 2.1, current=2.0)  # a step away
+
+
+# ----------------------------------------------------------------------------- StyleExplorer
+def _tiny_bicyclegan(seed: int, steps: int = 20):
+    """A 32-px BicycleGAN trained a few steps at a high rate: enough for z to change the
+    photo by several grey levels (freshly initialised, it changes by less than one)."""
+    from coursekit.models import bicyclegan
+
+    torch.manual_seed(seed)
+    method = bicyclegan.build(bicyclegan.Config.fast(
+        image_size=32, num_downs=5, ngf=4, nef=4, e_blocks=2, ndf=4, d_layers=1, lr=2e-3))
+    train = SyntheticFacades("train", size=32, length=8, seed=seed)
+    for step in range(steps):
+        items = [train[(4 * step + j) % len(train)] for j in range(4)]
+        method.training_step({k: torch.stack([it[k] for it in items]) for k in ("A", "B")})
+    return method
+
+
+@pytest.fixture(scope="module")
+def bicycles():
+    with torch.random.fork_rng():
+        return {"first": _tiny_bicyclegan(0), "second": _tiny_bicyclegan(1)}
+
+
+@pytest.fixture(scope="module")
+def facades32():
+    return SyntheticFacades("test", size=32)
+
+
+def _shown(explorer, title):
+    """The image under ``title`` at the models' size (the widget shows it enlarged)."""
+    scale = explorer.latent.views[title].scale
+    return explorer.arrays()[title][::scale, ::scale]
+
+
+def _expected(model, x, z):
+    return to_uint8(model.generate(x[None], z[None])[0])
+
+
+def test_style_explorer_sliders_change_every_models_photo(bicycles, facades32):
+    explorer = StyleExplorer(bicycles, facades32, index=4)
+    x = facades32[4]["A"]
+    assert np.array_equal(_shown(explorer, "label map"), to_uint8(x))
+    before = {t: _shown(explorer, t) for t in bicycles}
+    assert len(explorer.sliders) == 8 and explorer.sliders[0].min == -3
+    explorer.sliders[0].value = explorer.sliders[0].value + 2.0
+    explorer.sliders[5].value = -2.5
+    z = explorer.z
+    assert z[5] == -2.5
+    for title, model in bicycles.items():
+        after = _shown(explorer, title)
+        assert not np.array_equal(after, before[title]), title
+        assert np.array_equal(after, _expected(model, x, z)), title
+        assert torch.equal(explorer.codes[title], z), "both models draw from the sliders' code"
+
+
+def test_style_explorer_interpolation_ends_are_the_random_codes_exactly(bicycles, facades32):
+    from coursekit.nn import interpolate
+
+    model = bicycles["first"]
+    explorer = StyleExplorer({"m": model}, facades32, index=1, seed=7)
+    x = facades32[1]["A"]
+    start_a = explorer.z_a.clone()
+    explorer.random_a_button.click()
+    assert not torch.equal(explorer.z_a, start_a), "a new code A"
+    assert explorer.t.value == 0 and torch.equal(explorer.z, explorer.z_a)
+    assert np.array_equal(_shown(explorer, "m"), _expected(model, x, explorer.z_a))
+    explorer.random_b_button.click()
+    assert explorer.t.value == 1 and torch.equal(explorer.z, explorer.z_b)
+    assert np.array_equal(_shown(explorer, "m"), _expected(model, x, explorer.z_b))
+    explorer.t.value = 0.0
+    assert torch.equal(explorer.z, explorer.z_a)
+    assert np.array_equal(_shown(explorer, "m"), _expected(model, x, explorer.z_a))
+
+    explorer.t.value = 0.5
+    assert explorer.mode.value == "spherical"
+    spherical = _shown(explorer, "m")
+    assert torch.equal(explorer.z, interpolate(explorer.z_a, explorer.z_b, 0.5, "spherical"))
+    explorer.mode.value = "linear"
+    linear = _shown(explorer, "m")
+    assert torch.equal(explorer.z, interpolate(explorer.z_a, explorer.z_b, 0.5, "linear"))
+    assert not np.array_equal(linear, spherical)
+    # The same seed draws the same codes.
+    again = StyleExplorer({"m": model}, facades32, index=1, seed=7)
+    again.random_a_button.click()
+    assert torch.equal(again.z_a, explorer.z_a)
+
+
+def test_style_explorer_encode_copies_each_models_own_code_of_the_true_render(bicycles,
+                                                                            facades32):
+    explorer = StyleExplorer(bicycles, facades32, index=3)
+    x = facades32[3]["A"]
+    for k in (0, 2):
+        render = facades32.render(3, k)["B"][None]
+        explorer.encode_buttons[k].click()
+        mus = {t: m.encode(render)[0] for t, m in bicycles.items()}
+        assert not torch.equal(mus["first"], mus["second"])
+        assert torch.equal(explorer.z, mus["first"]), "the sliders show the first model's code"
+        for title, model in bicycles.items():
+            assert torch.equal(explorer.codes[title], mus[title]), title
+            assert np.array_equal(_shown(explorer, title), _expected(model, x, mus[title]))
+    assert "own encoder" in explorer.latent.captions["second"].value
+    # The browser sends each slider's value back rounded to the step: nothing changes.
+    calls = explorer.throttle.calls
+    for slider in explorer.sliders:
+        slider.value = round(slider.value, 2)
+    assert explorer.throttle.calls == calls and torch.equal(explorer.codes["second"], mus["second"])
+    # A move by hand gives every model the sliders' code again.
+    explorer.sliders[2].value = explorer.sliders[2].value + 0.5
+    assert torch.equal(explorer.codes["second"], explorer.z)
+    assert "own encoder" not in explorer.latent.captions["second"].value
+    with pytest.raises(ValueError, match="style must be an index 0..3"):
+        explorer.encode_style(9)
+
+
+def test_style_explorer_verdict_and_score_are_those_of_the_shown_photo(bicycles, facades32):
+    from coursekit.data.synthetic.facades import (FACADE_STYLES, classify_facade_style,
+                                                  score_facades)
+
+    explorer = StyleExplorer(bicycles, facades32, index=6)
+    for k in range(2):  # two different codes
+        explorer.encode_buttons[k].click()
+        for title in bicycles:
+            photo = torch.tensor(_shown(explorer, title)).permute(2, 0, 1).float() / 127.5 - 1
+            style = int(classify_facade_style(photo[None])[0])
+            accuracy = score_facades(photo[None], facades32[6]["labels"][None])["pixel_accuracy"]
+            verdict = explorer.verdicts[title]
+            assert verdict["style"] == FACADE_STYLES[style]
+            assert verdict["pixel_accuracy"] == accuracy
+            caption = explorer.latent.captions[title].value
+            assert FACADE_STYLES[style].split(",")[0] in caption
+            assert f"pixel accuracy {accuracy:.2f}" in caption
+
+
+def test_style_explorer_item_selector_keeps_the_code(bicycles, facades32):
+    model = bicycles["first"]
+    explorer = StyleExplorer({"m": model}, facades32, index=0)
+    explorer.encode_buttons[1].click()
+    code = explorer.z.clone()
+    explorer.previous_button.click()
+    assert explorer.index == 0  # no item before the first
+    explorer.next_button.click()
+    assert explorer.index == explorer.item.value == 1
+    assert np.array_equal(_shown(explorer, "label map"), to_uint8(facades32[1]["A"]))
+    assert torch.equal(explorer.z, code)
+    assert np.array_equal(_shown(explorer, "m"), _expected(model, facades32[1]["A"], code))
+    explorer.item.value = 9
+    assert np.array_equal(_shown(explorer, "label map"), to_uint8(facades32[9]["A"]))
+    shown = explorer.true_views[2].array  # the true renders follow the item
+    assert np.array_equal(shown[::shown.shape[0] // 32, ::shown.shape[0] // 32],
+                          to_uint8(facades32.render(9, 2)["B"]))
+
+
+def test_style_explorer_coalesces_a_dragged_slider(bicycles, facades32):
+    clock = FakeClock()
+    explorer = StyleExplorer({"m": bicycles["first"]}, facades32, call_later=clock.call_later)
+    calls = explorer.throttle.calls
+    for k in range(10):
+        explorer.sliders[0].value = -2.0 + 0.3 * k
+    clock.advance(1.0)
+    assert explorer.throttle.calls - calls <= 2
+    assert np.array_equal(_shown(explorer, "m"),
+                          _expected(bicycles["first"], facades32[0]["A"], explorer.z))
+    assert explorer.z[0] == pytest.approx(-2.0 + 0.3 * 9)
+
+
+def test_style_explorer_rejects_bad_arguments_clearly(bicycles, facades32):
+    with pytest.raises(ValueError, match="non-empty dict"):
+        StyleExplorer({}, facades32)
+    with pytest.raises(TypeError, match=r"models\['pix2pix'\] must be a BicycleGAN"):
+        StyleExplorer({"pix2pix": lambda x: x}, facades32)
+    with pytest.raises(IndexError, match=r"index 100 is out of range.*0\.\.99"):
+        StyleExplorer(bicycles, facades32, index=100)
+    with pytest.raises(ValueError, match="open it with size=32"):
+        StyleExplorer(bicycles, SyntheticFacades("test", size=64))
+    with pytest.raises(TypeError, match="synthetic facades"):
+        StyleExplorer(bicycles, [facades32[0]])
+    explorer = StyleExplorer(bicycles["first"], facades32)  # one model on its own
+    assert list(explorer.arrays()) == ["label map", "model"]
+    with pytest.raises(ValueError, match="z must be 8 finite numbers"):
+        explorer.set_code([0.0, 1.0])
+    with pytest.raises(IndexError, match="out of range"):
+        explorer.show_item(-1)

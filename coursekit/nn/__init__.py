@@ -2,8 +2,8 @@
 
 Each method file (``coursekit.models.*``) calls these instead of redefining them.
 """
-from coursekit.nn.encoder import (ResidualDownBlock, ResnetEncoder, kl_divergence, latent_l1,
-                                  reparameterize)
+from coursekit.nn.encoder import (ResidualDownBlock, ResnetEncoder, interpolate, kl_divergence,
+                                  latent_l1, reparameterize)
 from coursekit.nn.image_pool import ImagePool
 from coursekit.nn.init import init_weights
 from coursekit.nn.losses import GANLoss
@@ -31,6 +31,7 @@ __all__ = [
     "UNetGenerator",
     "check_image_batch",
     "init_weights",
+    "interpolate",
     "kl_divergence",
     "latent_l1",
     "norm_layer",

@@ -4,6 +4,8 @@ and Colab / ipywidgets 7 alike).
 * :class:`LatentExplorer`: sliders for a few latent values -> the image a function makes.
 * :class:`CompareView`: an input and several models' outputs side by side (A/B comparison).
 * :class:`FacadePainter`: edit a synthetic facade's layout, watch pix2pix models translate it.
+* :class:`StyleExplorer`: BicycleGAN's latent code z (sliders, interpolation, encoded styles)
+  and the photos several models draw from it.
 * Building blocks: :class:`ImageView` (an image updated in place), :class:`Throttle` (a slow
   callback runs for the latest value only), :func:`png_bytes` / :func:`read_png`.
 
@@ -12,7 +14,8 @@ displayed image back (``.array`` / ``.arrays()``).
 """
 from coursekit.widgets.base import ImageView, Throttle, png_bytes, read_png, to_uint8
 from coursekit.widgets.facade_painter import FacadePainter
-from coursekit.widgets.views import CompareView, LatentExplorer
+from coursekit.widgets.style_explorer import StyleExplorer
+from coursekit.widgets.views import CompareView, LatentExplorer, SliderEchoes
 
-__all__ = ["CompareView", "FacadePainter", "ImageView", "LatentExplorer", "Throttle",
-           "png_bytes", "read_png", "to_uint8"]
+__all__ = ["CompareView", "FacadePainter", "ImageView", "LatentExplorer", "SliderEchoes",
+           "StyleExplorer", "Throttle", "png_bytes", "read_png", "to_uint8"]
