@@ -12,6 +12,7 @@
     coursekit translate METHOD (--checkpoint PATH | --pretrained NAME) --input FILE|FOLDER
                           --out FOLDER
                           [--direction AtoB|BtoA] [--resize crop|stretch] [--device D]
+                          [--samples N --seed S]   (multimodal methods: N outputs per input)
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
 ``coursekit.models``) so that notebooks and the command line do the same thing. A user's
@@ -343,6 +344,8 @@ def _eval(args) -> int:
 
 
 def _translate(args) -> int:
+    import torch
+
     from coursekit.train.device import select_device
     from coursekit.translate import summary, translate_images
 
@@ -355,11 +358,21 @@ def _translate(args) -> int:
         if args.direction != own:
             raise UsageError(f"this {args.method} model was trained {own}; it cannot translate "
                              f"{args.direction} (train one with --direction {args.direction})")
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}")
+    multimodal = callable(getattr(method, "sample", None))
+    if args.samples > 1 and not multimodal:
+        raise UsageError(f"{args.method} draws one output per input; --samples needs a multimodal "
+                         "method such as bicyclegan")
     method.to(select_device(args.device or "auto")).eval()
     direction = args.direction or "AtoB"
-    translate = ((lambda x: method.translate(x, direction)) if two_way else method.translate)
+    if args.samples > 1:  # a fresh random code per output, repeatable with --seed
+        torch.manual_seed(args.seed)
+        translate = method.sample
+    else:
+        translate = ((lambda x: method.translate(x, direction)) if two_way else method.translate)
     results = translate_images(translate, config.image_size, args.input, args.out,
-                               resize=args.resize,
+                               resize=args.resize, samples=args.samples,
                                title=f"coursekit translate {args.method} ({label})")
     print(f"translated {summary(results)} into {args.out}; side by side: "
           f"{Path(args.out) / 'index.html'}")
@@ -485,6 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize", choices=["crop", "stretch"], default="crop",
                    help="how an image reaches the model's square size: scale the shorter side "
                         "and keep the centre (default), or scale the whole image")
+    p.add_argument("--samples", type=int, default=1,
+                   help="multimodal methods (bicyclegan): outputs per input, each with a random "
+                        "code (default 1: the code 0, the prior's most typical output)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random codes of --samples")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_translate)
 

@@ -11,7 +11,9 @@
 * translates it in batches, and writes ``OUT/<name>.png`` for an input ``<name>.<ext>``
   (sub-folders kept), the model's view of the input in ``OUT/_model_inputs/``, and
   ``OUT/index.html``:
-  every input beside its output, with what was converted or resized.
+  every input beside its output, with what was converted or resized;
+* for a multimodal method (BicycleGAN) with ``samples=N > 1``: N outputs per input, each with a
+  fresh random code, ``OUT/<name>_1.png`` .. ``OUT/<name>_N.png``, side by side on the page.
 
 Nothing is written under the input folder (an ``--out`` inside it is refused), and every
 input is decoded before anything is translated, so a damaged file stops the run with its name
@@ -42,11 +44,16 @@ class TranslatedImage:
     """One translated input: where it came from, what was done to it, where it went."""
 
     source: Path
-    output: Path
+    outputs: tuple[Path, ...]  # one, or one per sample of a multimodal model
     model_input: Path
     original_size: tuple[int, int]  # (width, height)
     original_mode: str
     note: str  # what was converted or resized, in words
+
+    @property
+    def output(self) -> Path:
+        """The (first) output."""
+        return self.outputs[0]
 
 
 def _inputs(path: Path) -> tuple[Path, list[Path]]:
@@ -92,15 +99,19 @@ def _note(mode: str, size: tuple[int, int], target: int, resize: str) -> str:
 
 def translate_images(translate: Callable[[torch.Tensor], torch.Tensor], image_size: int,
                      inputs: str | os.PathLike, out: str | os.PathLike, *,
-                     resize: str = "crop", batch_size: int = 8,
+                     resize: str = "crop", batch_size: int = 8, samples: int = 1,
                      title: str = "coursekit translate") -> list[TranslatedImage]:
     """Translate the images under ``inputs`` with ``translate`` (a batch (N, 3, S, S) in
     [-1, 1] -> outputs of the same shape, S = ``image_size``) into ``out``; see the module
-    docstring. Returns one :class:`TranslatedImage` per input, in path order."""
+    docstring. ``samples``: calls of ``translate`` per batch (a multimodal model's sampler
+    draws a new output each call). Returns one :class:`TranslatedImage` per input, in path
+    order."""
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
     source, files = _inputs(Path(inputs))
     out = Path(out)
     if Path(inputs).is_dir() and _inside(out, source):
@@ -126,19 +137,22 @@ def translate_images(translate: Callable[[torch.Tensor], torch.Tensor], image_si
         squares = [_square(img, image_size, resize) for _, _, _, img in chunk]
         x = torch.stack([to_tensor(s) for s in squares])
         with torch.no_grad():
-            y = translate(x).detach().float().cpu().clamp(-1, 1)
-        if y.shape != x.shape:
+            ys = [translate(x).detach().float().cpu().clamp(-1, 1) for _ in range(samples)]
+        if ys[0].shape != x.shape:
             raise ValueError(f"the model turned inputs of shape {tuple(x.shape)} into "
-                             f"{tuple(y.shape)}; expected the same shape")
-        for (path, mode, size, _), square, output, name in zip(
-                chunk, squares, y, names[start:start + batch_size]):
-            target, seen = out / name, out / MODEL_INPUTS / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+                             f"{tuple(ys[0].shape)}; expected the same shape")
+        for j, ((path, mode, size, _), square, name) in enumerate(
+                zip(chunk, squares, names[start:start + batch_size])):
+            seen = out / MODEL_INPUTS / name
             seen.parent.mkdir(parents=True, exist_ok=True)
-            pixels = ((output + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-            Image.fromarray(pixels).save(target)
             square.save(seen)
-            results.append(TranslatedImage(path, target, seen, size, mode,
+            targets = ([out / name] if samples == 1 else
+                       [out / name.with_name(f"{name.stem}_{k + 1}.png") for k in range(samples)])
+            for target, y in zip(targets, ys):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pixels = ((y[j] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+                Image.fromarray(pixels).save(target)
+            results.append(TranslatedImage(path, tuple(targets), seen, size, mode,
                                            _note(mode, size, image_size, resize)))
     _write_index(out, results, title, image_size, resize)
     return results
@@ -151,14 +165,17 @@ def _write_index(out: Path, results: list[TranslatedImage], title: str, size: in
     rows = "\n".join(
         f"<tr><td>{html.escape(str(r.source))}<br><small>{html.escape(r.note)}</small></td>"
         f"<td><img src=\"{html.escape(r.model_input.relative_to(out).as_posix())}\"></td>"
-        f"<td><img src=\"{html.escape(r.output.relative_to(out).as_posix())}\"></td></tr>"
+        + "".join(f"<td><img src=\"{html.escape(o.relative_to(out).as_posix())}\"></td>"
+                  for o in r.outputs) + "</tr>"
         for r in results)
+    n = len(results[0].outputs) if results else 1
+    heads = "<th>output</th>" if n == 1 else "".join(f"<th>sample {k + 1}</th>" for k in range(n))
     page = (f"<!doctype html><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n"
             f"<style>img{{width:256px;image-rendering:pixelated}}td{{vertical-align:top;"
             f"font-family:sans-serif;padding:4px}}</style>\n<h1>{html.escape(title)}</h1>\n"
             f"<p>{len(results)} images. The model works on {size}x{size} RGB images: each input "
             f"was converted to RGB and brought to that size, {how}.</p>\n"
-            f"<table><tr><th>input file</th><th>what the model saw</th><th>output</th></tr>\n"
+            f"<table><tr><th>input file</th><th>what the model saw</th>{heads}</tr>\n"
             f"{rows}\n</table>\n")
     (out / "index.html").write_text(page, encoding="utf-8")
 

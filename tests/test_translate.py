@@ -131,3 +131,29 @@ def test_one_way_methods_refuse_a_direction(tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--direction", "BtoA"])
     assert code == 2 and "translates one way only" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_multimodal_method_writes_one_output_per_sample_and_a_seed_repeats_them(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "bicyclegan", "--steps", "2", "--out", str(run)]) == 0
+    src = tmp_path / "maps"
+    src.mkdir()
+    _rgb(src / "m.png", 64, 64)
+    args = ["translate", "bicyclegan", "--checkpoint", str(run / "latest.pt"), "--input", str(src)]
+    assert main(args + ["--out", str(tmp_path / "a"), "--samples", "3", "--seed", "5"]) == 0
+    made = [np.asarray(Image.open(tmp_path / "a" / f"m_{k}.png")) for k in (1, 2, 3)]
+    assert not (tmp_path / "a" / "m.png").exists()
+    assert not np.array_equal(made[0], made[1])  # a fresh code per sample
+    page = (tmp_path / "a" / "index.html").read_text()
+    assert page.count("<th>sample ") == 3 and "m_3.png" in page
+    assert main(args + ["--out", str(tmp_path / "b"), "--samples", "3", "--seed", "5"]) == 0
+    assert np.array_equal(made[2], np.asarray(Image.open(tmp_path / "b" / "m_3.png")))
+    assert main(args + ["--out", str(tmp_path / "c")]) == 0  # one output: the code 0
+    assert (tmp_path / "c" / "m.png").exists() and not (tmp_path / "c" / "m_1.png").exists()
+    capsys.readouterr()
+    assert main(["train", "pix2pix", "--steps", "1", "--out", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    code = main(["translate", "pix2pix", "--checkpoint", str(tmp_path / "p" / "latest.pt"),
+                 "--input", str(src), "--out", str(tmp_path / "d"), "--samples", "2"])
+    assert code == 2 and "needs a multimodal method" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
