@@ -10,6 +10,7 @@ structure implies (a generator whose code nothing asks for ignores it).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,50 @@ def test_the_checkpoint_spreads_over_z_like_the_data_not_like_pix2pix(executed):
     # The encoder copies most styles: each style is drawn back for at least a third of the maps
     # on average (chance is a quarter).
     assert sum(results["encode_decode"].values()) / 4 > 1 / 3
+
+
+# ----------------------------------------------------------------------------- the two modes
+def _settings_namespace(monkeypatch, tmp_path, fast: bool):
+    """The imports cell and the settings cell, run with FAST forced."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cells = [c for c in _read().cells if c.cell_type == "code"]
+    (settings,) = [c for c in cells if "settings" in c.metadata.get("tags", [])]
+    import torch
+
+    namespace = {"FAST": fast, "SEED": 0, "torch": torch, "__name__": "__main__"}  # cell 1's
+    exec(compile(cells[1].source, "imports-cell", "exec"), namespace)
+    exec(compile(settings.source, "settings-cell", "exec"), namespace)
+    return namespace
+
+
+def test_full_mode_trains_the_paper_preset_with_each_ablation(monkeypatch, tmp_path):
+    from coursekit.models.bicyclegan import ABLATIONS, Config
+
+    ns = _settings_namespace(monkeypatch, tmp_path, fast=False)
+    assert ns["SIZE"] == 256 and ns["N_EVAL"] == 100
+    paper = Config.paper()
+    for name, switches in ABLATIONS.items():
+        config = ns["make_config"](**switches)
+        # The reference's networks and schedule: 256 px, unet_256 with z everywhere, nz 8,
+        # two 2-scale 70x70 PatchGANs, LSGAN, batch 2, 100 + 100 epochs; only the switches move.
+        assert (config.image_size, config.num_downs, config.ngf, config.nz, config.d_layers,
+                config.d_scales, config.gan_mode, config.lr) == (256, 8, 64, 8, 3, 2, "lsgan", 2e-4)
+        assert (config.train.epochs, config.train.epochs_decay, config.train.batch_size) == (100, 100, 2)
+        assert config.train.resume and config.train.seed == 0
+        for key in ("lambda_l1", "lambda_gan", "lambda_gan2", "lambda_z", "lambda_kl", "use_encoder"):
+            assert getattr(config, key) == switches.get(key, getattr(paper, key)), (name, key)
+    assert not str(ns["RUN_ROOT"]).startswith(("/", ".."))  # inside the notebook's folder
+
+
+def test_fast_mode_uses_the_fast_preset_at_32_px_in_a_temporary_folder(monkeypatch, tmp_path):
+    from coursekit.models.bicyclegan import Config
+
+    ns = _settings_namespace(monkeypatch, tmp_path, fast=True)
+    config = ns["make_config"](lambda_gan2=0.0)
+    fast = Config.fast()
+    assert (config.image_size, config.num_downs, config.ngf, config.nef, config.lr) == (
+        32, 5, fast.ngf, fast.nef, fast.lr)
+    assert config.train.steps == ns["STEPS"] <= 600 and config.lambda_gan2 == 0.0
+    assert Path(config.train.out_dir).is_relative_to(tmp_path)  # nothing beside the notebook
