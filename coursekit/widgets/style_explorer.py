@@ -80,7 +80,7 @@ class StyleExplorer:
         from coursekit.widgets import StyleExplorer
 
         test = get_dataset("synthetic-facades", split="test", size=64)
-        StyleExplorer({"course checkpoint": pretrained.load(NAME), "live FAST run": method},
+        StyleExplorer({"course checkpoint": pretrained.load("bicyclegan-facades")},
                       test, index=3)
     """
 
