@@ -362,6 +362,15 @@ def test_reconstruct_without_true_renders_is_a_clear_error(facades):
                          reconstruct=lambda x, y: y)
 
 
+def test_photo_to_labels_samples_get_no_photo_style_scores(facades):
+    """The facades' modes are photo styles (side B): label maps drawn from photos have none."""
+    scores = evaluate_samples(lambda y: torch.zeros_like(y), facades, n_samples=2,
+                              direction="BtoA")
+    assert "diversity" in scores and "pixel_accuracy" in scores
+    assert not {"modes_covered", "modes_per_input", "mode_tv", "num_modes",
+                "recall_distance"} & set(scores)
+
+
 class Styled(Plain):
     """Modes without a per-image test or true renders (as synthetic-landscapes): each image's
     mode is the sign of its mean."""

@@ -188,7 +188,8 @@ def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: 
         map), ``faithful_rate``: the fraction of samples that are right translations.
 
         Where the dataset knows its target domain's true modes (``dataset.modes``, e.g.
-        synthetic-facades' photo styles), counting a sample's mode only when it is faithful
+        synthetic-facades' photo styles: side B's, so direction "AtoB" only), counting a
+        sample's mode only when it is faithful
         (a photo of the wrong building in the right style shows no mode):
 
         * ``modes_covered``: how many distinct modes all the samples show;
@@ -243,7 +244,7 @@ def evaluate_samples(sample: Translate, dataset, n_samples: int = 8, direction: 
     faithful = _faithful(base, x, samples, items, direction)  # (S, N) or None
     if faithful is not None:
         scores["faithful_rate"] = float(faithful.float().mean())
-    if getattr(base, "modes", None):
+    if getattr(base, "modes", None) and direction == "AtoB":  # the modes are side B's
         scores.update(_mode_scores(base, samples, faithful))
     if targets is not None:
         recall, precision = nearest_distances(samples, targets)
