@@ -185,3 +185,96 @@ def test_interpolate_rejects_bad_arguments_clearly():
         interpolate(a, torch.zeros(4), 0.5)
     with pytest.raises(ValueError, match=r"t must be in \[0, 1\]"):
         interpolate(a, a, 1.5)
+
+
+# ----------------------------------------------------------------------------- normalisation
+def test_adain_gives_each_image_the_given_channel_statistics():
+    from coursekit.nn import adain, channel_stats
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8) * 4 + 1
+    mean, std = torch.tensor([[0.0, 1.0, -2.0], [3.0, 0.5, 0.0]]), torch.tensor(
+        [[1.0, 2.0, 0.5], [0.1, 1.0, 3.0]])
+    out = adain(x, mean, std)
+    got_mean, got_std = channel_stats(out, eps=0.0)
+    # The normalised map has biased std sqrt(var / (var + eps)): 1 to within eps / (2 var) < 1e-6.
+    assert torch.allclose(got_mean, mean, atol=1e-5) and torch.allclose(got_std, std, rtol=1e-5)
+    # By hand, with the biased variance and eps inside the square root:
+    mu, var = x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True)
+    by_hand = (x - mu) / torch.sqrt(var + 1e-5) * std[..., None, None] + mean[..., None, None]
+    assert torch.allclose(out, by_hand, atol=1e-5)
+    # Style transfer: a content image takes another image's statistics.
+    style = torch.randn(2, 3, 8, 8) * 0.3 - 2
+    transferred = adain(x, *channel_stats(style))
+    assert torch.allclose(channel_stats(transferred)[0], channel_stats(style)[0], atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(N, C\) = \(2, 3\)"):
+        adain(x, mean[:1], std)
+
+
+def test_munit_layer_norm_uses_each_images_unbiased_std_plus_eps():
+    from coursekit.nn import LayerNorm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 3, 3) * torch.tensor([1.0, 5.0]).view(2, 1, 1, 1)
+    norm = LayerNorm(4, affine=False)
+    flat = x.flatten(1)
+    by_hand = (x - flat.mean(1).view(2, 1, 1, 1)) / (flat.std(1).view(2, 1, 1, 1) + 1e-5)
+    assert torch.allclose(norm(x), by_hand, atol=1e-6)
+    assert torch.allclose(norm(x).flatten(1).std(1), torch.ones(2), atol=1e-4)  # unbiased: 1
+    affine = LayerNorm(4)
+    assert ((affine.gamma >= 0) & (affine.gamma <= 1)).all() and torch.equal(affine.beta, torch.zeros(4))
+
+
+def _one_hot_uniform(label: int, classes: int = 5, size: int = 8) -> torch.Tensor:
+    """A label map in which one class fills the image."""
+    m = torch.zeros(1, classes, size, size)
+    m[:, label] = 1
+    return m
+
+
+def test_spade_with_a_uniform_condition_is_adain_of_its_gamma_and_beta():
+    """Thesis §2.3: spatially invariant modulation, per-image statistics, N = 1: AdaIN with
+    scale 1 + gamma and shift beta (conditional instance normalisation)."""
+    from coursekit.nn import SPADE, adain
+
+    torch.manual_seed(0)
+    spade = SPADE(6, 5, hidden=7, kernel=1, norm="instance")
+    h = torch.randn(1, 6, 8, 8) * 3 + 2
+    m = _one_hot_uniform(2)
+    gamma, beta = spade.modulation(m, (8, 8))
+    assert torch.allclose(gamma, gamma[..., :1, :1].expand_as(gamma))  # uniform in space
+    expected = adain(h, beta[:, :, 0, 0], 1 + gamma[:, :, 0, 0])
+    assert torch.allclose(spade(h, m), expected, atol=1e-5)
+
+
+def test_instance_norm_washes_out_uniform_label_maps_and_spade_does_not():
+    """Thesis §2.3, Fig. 2.3: conv then InstanceNorm of a map filled by one class is 0 for every
+    class (reflection padding keeps the conv's output uniform up to the border); SPADE's
+    output still says which class it was."""
+    from coursekit.nn import SPADE
+
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(5, 6, 3))
+    norm = torch.nn.InstanceNorm2d(6)
+    washed = [norm(conv(_one_hot_uniform(c))) for c in range(5)]
+    # Exactly 0 but for float32 rounding of a constant map (measured <= 1e-5).
+    assert all(w.abs().max() < 1e-4 for w in washed)
+    spade = SPADE(6, 5, hidden=7, kernel=3, norm="instance")
+    h = torch.randn(1, 6, 8, 8)
+    outs = [spade(h, _one_hot_uniform(c)) for c in range(5)]
+    gaps = [(outs[a] - outs[b]).abs().mean().item() for a in range(5) for b in range(a + 1, 5)]
+    assert min(gaps) > 1e-3, gaps  # every pair of classes gives a different output
+
+
+def test_spade_resizes_the_label_map_by_nearest_neighbour():
+    from coursekit.nn import SPADE
+
+    spade = SPADE(2, 3, hidden=4, kernel=1)
+    labels = torch.zeros(1, 3, 4, 4)
+    labels[:, 0, :, :2], labels[:, 1, :, 2:] = 1, 1  # left half class 0, right half class 1
+    seen = []
+    spade.shared.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    spade(torch.randn(1, 2, 8, 8), labels)
+    assert set(seen[0].unique().tolist()) == {0.0, 1.0}  # still one-hot: nothing blended
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        spade(torch.randn(1, 2, 8, 8), labels[:, :2])

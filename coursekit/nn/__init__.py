@@ -7,7 +7,7 @@ from coursekit.nn.encoder import (ResidualDownBlock, ResnetEncoder, interpolate,
 from coursekit.nn.image_pool import ImagePool
 from coursekit.nn.init import init_weights
 from coursekit.nn.losses import GANLoss
-from coursekit.nn.norm import norm_layer
+from coursekit.nn.norm import SPADE, LayerNorm, adain, channel_stats, norm_layer
 from coursekit.nn.patchgan import (
     MultiScalePatchGAN,
     PatchGANDiscriminator,
@@ -21,6 +21,7 @@ from coursekit.nn.unet import UNetGenerator, check_image_batch
 __all__ = [
     "GANLoss",
     "ImagePool",
+    "LayerNorm",
     "MultiScalePatchGAN",
     "PatchGANDiscriminator",
     "PixelDiscriminator",
@@ -28,7 +29,10 @@ __all__ = [
     "ResnetBlock",
     "ResnetEncoder",
     "ResnetGenerator",
+    "SPADE",
     "UNetGenerator",
+    "adain",
+    "channel_stats",
     "check_image_batch",
     "init_weights",
     "interpolate",
