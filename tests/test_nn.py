@@ -278,3 +278,47 @@ def test_spade_resizes_the_label_map_by_nearest_neighbour():
     assert set(seen[0].unique().tolist()) == {0.0, 1.0}  # still one-hot: nothing blended
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         spade(torch.randn(1, 2, 8, 8), labels[:, :2])
+
+
+# ----------------------------------------------------------------------------- SPADE generator
+def test_spade_generator_has_the_references_blocks_and_sizes():
+    from coursekit.nn.spade import SPADEGenerator, spade_widths
+
+    # The reference at 256 px, ngf 64: an 8x8 start, 7 blocks 1024-1024-1024-512-256-128-64.
+    assert spade_widths(64, 5) == [(1024, 1024)] * 3 + [(1024, 512), (512, 256), (256, 128),
+                                                        (128, 64)]
+    G = SPADEGenerator(label_channels=4, image_size=32, num_up=3, ngf=2, hidden=8)
+    assert G.start == 4 and len(G.blocks) == 5
+    sizes = []
+    for block in G.blocks:
+        block.register_forward_hook(lambda mod, args, out: sizes.append(out.shape[-1]))
+    labels = torch.zeros(2, 4, 32, 32)
+    labels[:, 1] = 1
+    out = G(labels)
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+    assert sizes == [4, 8, 8, 16, 32]  # head at the start, G_middle_1 without an upsampling
+    # Only blocks whose width changes learn their shortcut (thesis Fig. 2.5).
+    assert [b.learned_shortcut for b in G.blocks] == [False, False, False, True, True]
+    with pytest.raises(ValueError, match="one-hot label maps"):
+        G(torch.zeros(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*num_up"):
+        SPADEGenerator(4, image_size=40, num_up=4)
+
+
+def test_every_spade_block_reads_the_label_map():
+    from coursekit.nn.spade import SPADEGenerator
+
+    torch.manual_seed(0)
+    G = SPADEGenerator(label_channels=3, image_size=16, num_up=2, ngf=2, hidden=4, nz=5)
+    labels = torch.zeros(1, 3, 16, 16)
+    labels[:, 0, :8], labels[:, 2, 8:] = 1, 1
+    z = torch.randn(1, 5)
+    G(labels, z).sum().backward()
+    # VAE mode: the start comes from z, so the label map reaches the image only through the
+    # blocks' SPADE layers; each one's gamma/beta convs get a gradient.
+    for i, block in enumerate(G.blocks):
+        grad = block.norm_0.gamma.weight.grad
+        assert grad is not None and grad.abs().sum() > 0, i
+    other = torch.zeros(1, 3, 16, 16)
+    other[:, 1] = 1
+    assert not torch.allclose(G(labels, z), G(other, z))  # the same code, another label map

@@ -16,6 +16,7 @@ from coursekit.nn.patchgan import (
     receptive_field,
 )
 from coursekit.nn.resnet import ResnetBlock, ResnetGenerator
+from coursekit.nn.spade import SPADEGenerator, SPADEResBlock
 from coursekit.nn.unet import UNetGenerator, check_image_batch
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "ResnetEncoder",
     "ResnetGenerator",
     "SPADE",
+    "SPADEGenerator",
+    "SPADEResBlock",
     "UNetGenerator",
     "adain",
     "channel_stats",
