@@ -322,3 +322,29 @@ def test_every_spade_block_reads_the_label_map():
     other = torch.zeros(1, 3, 16, 16)
     other[:, 1] = 1
     assert not torch.allclose(G(labels, z), G(other, z))  # the same code, another label map
+
+
+def test_discriminator_features_end_with_the_logits_and_feature_matching_skips_them():
+    from coursekit.nn import MultiScalePatchGAN, feature_matching_loss
+
+    torch.manual_seed(0)
+    D = MultiScalePatchGAN(3, ndf=4, n_layers=2, num_scales=2, norm="instance", spectral=True,
+                           halve_width=False)
+    x = torch.randn(2, 3, 32, 32)
+    D.eval()  # spectral norm's power iteration updates its vector in every training forward
+    feats = D.features(x)
+    assert [len(f) for f in feats] == [4, 4]  # 3 LeakyReLU outputs, then the logits
+    assert all(torch.equal(f[-1], logits) for f, logits in zip(feats, D(x)))
+    assert D.scales[1].model[0].out_channels == 4  # SPADE keeps the width at every scale
+    assert hasattr(D.scales[0].model[2], "weight_orig")  # spectral norm on the normed convs
+    # By hand: 1/K * sum over scales of the per-layer mean |a - b|, logits left out.
+    a = [[torch.ones(1, 2, 2, 2), torch.zeros(1, 1, 3, 3), torch.full((1, 1, 1, 1), 9.0)],
+         [torch.full((1, 1, 2, 2), 2.0), torch.full((1, 1, 1, 1), 5.0)]]
+    b = [[torch.zeros(1, 2, 2, 2), torch.ones(1, 1, 3, 3), torch.zeros(1, 1, 1, 1)],
+         [torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 1)]]
+    assert feature_matching_loss(a, b).item() == pytest.approx((1 + 1 + 2) / 2)
+    real = [[t.clone().requires_grad_(True) for t in scale] for scale in b]
+    fake = [[t.clone().requires_grad_(True) for t in scale] for scale in a]
+    feature_matching_loss(fake, real).backward()
+    assert all(t.grad is None for scale in real for t in scale)  # real features detached
+    assert fake[0][0].grad is not None and fake[0][-1].grad is None

@@ -6,7 +6,7 @@ from coursekit.nn.encoder import (ResidualDownBlock, ResnetEncoder, interpolate,
                                   latent_l1, reparameterize)
 from coursekit.nn.image_pool import ImagePool
 from coursekit.nn.init import init_weights
-from coursekit.nn.losses import GANLoss
+from coursekit.nn.losses import GANLoss, feature_matching_loss
 from coursekit.nn.norm import SPADE, LayerNorm, adain, channel_stats, norm_layer
 from coursekit.nn.patchgan import (
     MultiScalePatchGAN,
@@ -36,6 +36,7 @@ __all__ = [
     "UNetGenerator",
     "adain",
     "channel_stats",
+    "feature_matching_loss",
     "check_image_batch",
     "init_weights",
     "interpolate",

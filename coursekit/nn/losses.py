@@ -72,3 +72,26 @@ class GANLoss(nn.Module):
             return fn(logits)
         total = sum(fn(t) for t in logits)
         return total if self.scales == "sum" else total / len(logits)
+
+
+def feature_matching_loss(fake_features, real_features) -> Tensor:
+    """pix2pixHD's feature matching (Wang et al. 2018, Eq. 4; SPADE keeps it, lambda 10):
+
+        L_FM = 1/K * sum_k sum_i || D_k^(i)(x, y) - D_k^(i)(x, G(x)) ||_1
+
+    over the K scales of a multi-scale discriminator and the layers i of each, *except the
+    last* (the logits, which the GAN term already uses); each term the mean absolute
+    difference, as the reference's ``L1Loss``. The real features are detached: the loss trains
+    G to match D's statistics of real images, not D to move them.
+
+    Args:
+        fake_features, real_features: ``MultiScalePatchGAN.features`` of the generated and the
+            real images (lists of K lists of tensors).
+    """
+    if len(fake_features) != len(real_features):
+        raise ValueError(f"feature lists of {len(fake_features)} and {len(real_features)} scales")
+    total = 0.0
+    for fake, real in zip(fake_features, real_features):
+        for f, r in zip(fake[:-1], real[:-1]):
+            total = total + F.l1_loss(f, r.detach())
+    return total / len(fake_features)

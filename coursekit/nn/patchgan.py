@@ -13,6 +13,7 @@ generated output, so ``in_channels = input channels + output channels``.
 from __future__ import annotations
 
 from torch import Tensor, nn
+from torch.nn.utils import spectral_norm
 
 from coursekit.nn.norm import conv_bias_needed, norm_layer
 from coursekit.nn.unet import check_image_batch
@@ -25,19 +26,23 @@ class PatchGANDiscriminator(nn.Module):
     layer; LeakyReLU(0.2). Outputs raw logits (the loss applies the sigmoid), one per patch.
     """
 
-    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
+                 spectral: bool = False):
         super().__init__()
         if n_layers < 1:
             raise ValueError("n_layers must be >= 1; use PixelDiscriminator for a 1x1 PatchGAN")
         self.in_channels, self.n_layers = in_channels, n_layers
         bias = conv_bias_needed(norm)
+        # SPADE's discriminator puts spectral norm on the normalised convs (not the first or
+        # the last): each is then 1-Lipschitz, which steadies the hinge loss's D.
+        sn = spectral_norm if spectral else (lambda conv: conv)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
                                    nn.LeakyReLU(0.2, inplace=True)]
         width = ndf
         for n in range(1, n_layers + 1):
             new_width = ndf * min(2**n, 8)
             stride = 2 if n < n_layers else 1  # the last feature layer keeps the resolution
-            layers += [nn.Conv2d(width, new_width, 4, stride=stride, padding=1, bias=bias),
+            layers += [sn(nn.Conv2d(width, new_width, 4, stride=stride, padding=1, bias=bias)),
                        norm_layer(norm, new_width), nn.LeakyReLU(0.2, inplace=True)]
             width = new_width
         layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))
@@ -50,6 +55,18 @@ class PatchGANDiscriminator(nn.Module):
         check_image_batch(x, self.in_channels, f"PatchGANDiscriminator(n_layers={self.n_layers})",
                           min_size=self.min_size)
         return self.model(x)
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The output of every layer (after each LeakyReLU), then the logits: what feature
+        matching compares (pix2pixHD, SPADE). The last item is ``forward(x)``."""
+        check_image_batch(x, self.in_channels, f"PatchGANDiscriminator(n_layers={self.n_layers})",
+                          min_size=self.min_size)
+        outputs = []
+        for layer in self.model:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                outputs.append(x)
+        return outputs + [x]
 
 
 class PixelDiscriminator(nn.Module):
@@ -106,14 +123,16 @@ class MultiScalePatchGAN(nn.Module):
     """
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, num_scales: int = 2,
-                 norm: str = "batch"):
+                 norm: str = "batch", spectral: bool = False, halve_width: bool = True):
         super().__init__()
         if num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
         self.in_channels, self.num_scales = in_channels, num_scales
+        # BicycleGAN halves the filters at each coarser scale; SPADE keeps them.
+        widths = [max(1, round(ndf / 2**s)) if halve_width else ndf for s in range(num_scales)]
         self.scales = nn.ModuleList(
-            PatchGANDiscriminator(in_channels, ndf=max(1, round(ndf / 2**s)), n_layers=n_layers,
-                                  norm=norm) for s in range(num_scales))
+            PatchGANDiscriminator(in_channels, ndf=w, n_layers=n_layers, norm=norm,
+                                  spectral=spectral) for w in widths)
         self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
         # The coarsest scale sees the side divided by 2**(num_scales - 1).
         self.min_size = self.scales[0].min_size * 2 ** (num_scales - 1)
@@ -127,3 +146,14 @@ class MultiScalePatchGAN(nn.Module):
                 x = self.down(x)
             logits.append(scale(x))
         return logits
+
+    def features(self, x: Tensor) -> list[list[Tensor]]:
+        """For each scale, finest first, :meth:`PatchGANDiscriminator.features`."""
+        check_image_batch(x, self.in_channels, f"MultiScalePatchGAN(num_scales={self.num_scales})",
+                          min_size=self.min_size)
+        out = []
+        for s, scale in enumerate(self.scales):
+            if s:
+                x = self.down(x)
+            out.append(scale.features(x))
+        return out
