@@ -32,6 +32,7 @@ METHODS: dict[str, str] = {
     "cut": "coursekit.models.cut",
     "fastcut": "coursekit.models.fastcut",  # CUT with FastCUT's settings as the defaults
     "bicyclegan": "coursekit.models.bicyclegan",
+    "spade": "coursekit.models.spade",
 }
 
 

@@ -137,23 +137,19 @@ class MultiScalePatchGAN(nn.Module):
         # The coarsest scale sees the side divided by 2**(num_scales - 1).
         self.min_size = self.scales[0].min_size * 2 ** (num_scales - 1)
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        check_image_batch(x, self.in_channels, f"MultiScalePatchGAN(num_scales={self.num_scales})",
-                          min_size=self.min_size)
-        logits = []
-        for s, scale in enumerate(self.scales):
-            if s:
-                x = self.down(x)
-            logits.append(scale(x))
-        return logits
-
-    def features(self, x: Tensor) -> list[list[Tensor]]:
-        """For each scale, finest first, :meth:`PatchGANDiscriminator.features`."""
+    def forward(self, x: Tensor, features: bool = False) -> list:
+        """The logits of each scale, finest first; with ``features=True`` each scale's
+        :meth:`PatchGANDiscriminator.features` instead (through ``forward``, so that a
+        DistributedDataParallel wrapper sees the call)."""
         check_image_batch(x, self.in_channels, f"MultiScalePatchGAN(num_scales={self.num_scales})",
                           min_size=self.min_size)
         out = []
         for s, scale in enumerate(self.scales):
             if s:
                 x = self.down(x)
-            out.append(scale.features(x))
+            out.append(scale.features(x) if features else scale(x))
         return out
+
+    def features(self, x: Tensor) -> list[list[Tensor]]:
+        """``forward(x, features=True)``."""
+        return self(x, features=True)
