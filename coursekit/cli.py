@@ -133,7 +133,9 @@ def _configs(module, args, out: Path):
     preset = args.preset or "fast"
     config = module.Config.fast() if preset == "fast" else module.Config.paper()
     train = {"out_dir": str(out), "resume": args.resume,
-             "data": _data_key(args.data or module.DEFAULT_DATA)}
+             # --data, else the preset's own data (SPADE's fast preset: one style), else the
+             # method's default.
+             "data": _data_key(args.data or config.train.data or module.DEFAULT_DATA)}
     if args.steps is not None:
         train.update(steps=args.steps, decay_steps=args.steps // 2, epochs=None, epochs_decay=0)
     for flag in ("device", "precision", "checkpoint_every", "keep_every"):

@@ -582,12 +582,13 @@ def test_train_then_eval_from_the_command_line(tmp_path, name):
     run = tmp_path / "run"
     assert (run / "latest.pt").is_file() and (run / "metrics.jsonl").is_file()
     assert (run / "samples" / "step_000002.png").is_file()
-    # The fast preset, with what the command line sets (--steps N: N steps, half decaying).
+    # The fast preset, with what the command line sets (--steps N: N steps, half decaying),
+    # on the preset's own data if it names one (SPADE: one style), else the method's default.
     method, config = load_trained(name, run / "latest.pt")
     preset = module.Config.fast()
     assert config == dataclasses.replace(preset, train=dataclasses.replace(
         preset.train, steps=2, decay_steps=1, epochs=None, epochs_decay=0, out_dir="run",
-        data=module.DEFAULT_DATA, resume=False))
+        data=preset.train.data or module.DEFAULT_DATA, resume=False))
     STATE_CHECKS.get(name, lambda *a: None)(method, 2, preset.train.batch_size)
     scored = coursekit("eval", name, "--checkpoint", "run/latest.pt", "--json", cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr[-2000:]

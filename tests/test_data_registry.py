@@ -70,3 +70,19 @@ def test_labels_from_palette_tolerates_slightly_wrong_colours():
     img = torch.tensor([[0.8, -0.8, -1.0], [-0.8, -1.0, 0.8], [-1.0, -0.8, -0.8]])  # rows = pixels
     labels = labels_from_palette(img.T.reshape(1, 3, 1, 3), palette)
     assert labels.tolist() == [[[1, 2, 0]]]
+
+
+def test_a_synthetic_name_with_a_style_opens_that_style_only():
+    one = get_dataset("synthetic-landscapes:sunset-winter", split="test", size=32, length=4)
+    assert {int(one[i]["style"]) for i in range(4)} == {5}  # LANDSCAPE_STYLES[5]
+    mixed = get_dataset("synthetic-landscapes", split="test", size=32, length=12)
+    assert len({int(mixed[i]["style"]) for i in range(12)}) > 1
+    # The same layouts, redrawn: the name changes the style, not the items.
+    assert torch.equal(one[0]["labels"], mixed[0]["labels"])
+    assert int(get_dataset("synthetic-facades:2", split="test", size=32)[0]["style"]) == 2
+    with pytest.raises(ValueError, match="synthetic-zebras has no styles"):
+        get_dataset("synthetic-zebras:x")
+    with pytest.raises(ValueError, match="unknown style 'noon'"):
+        get_dataset("synthetic-landscapes:noon")
+    with pytest.raises(ValueError, match="given twice"):
+        get_dataset("synthetic-landscapes:day-summer", style=1)

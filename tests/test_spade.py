@@ -97,6 +97,7 @@ def test_presets_and_bad_settings():
         256, 64, 5, 128, 10.0, 0.05, 256, "hinge", 2)
     assert paper.train.batch_size == 32 and (paper.train.epochs, paper.train.epochs_decay) == (100, 100)
     assert Config.fast().image_size == 64
+    assert Config.fast().train.data == "synthetic-landscapes:day-summer"  # one style (see fast)
     with pytest.raises(ValueError, match="multiple of 2\\*\\*num_up"):
         Config.fast(image_size=72)
     with pytest.raises(ValueError, match="loss weights must be >= 0"):

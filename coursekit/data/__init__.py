@@ -17,6 +17,7 @@ folder (aligned ``A|B`` images, ``trainA/trainB`` folders, ...).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,10 @@ def get_dataset(name_or_path: str | os.PathLike, split: str = "train", size: int
 
     Args:
         name_or_path: ``"synthetic-facades"`` etc., a catalog name (``"pix2pix/facades"``,
-            ``"horse2zebra"``, ...; download it first) or a folder.
+            ``"horse2zebra"``, ...; download it first) or a folder. A synthetic dataset with
+            several photo styles takes one of them after a colon, e.g.
+            ``"synthetic-landscapes:day-summer"`` (every item in that style), so that a run
+            on one style is named by a string (``--data``, checkpoints, cards).
         split: ``"train"`` or ``"test"`` (``"val"`` where the data has one).
         size: image size. Synthetic data is rendered at this size (32..256); real data is
             resized and cropped to it (default 256, the papers' crop size).
@@ -100,6 +104,17 @@ def get_dataset(name_or_path: str | os.PathLike, split: str = "train", size: int
             ``preprocess``, ``load_size``, ``flip`` for folders).
     """
     key = str(name_or_path)
+    name, _, style = key.partition(":")
+    if name in SYNTHETIC and style:  # "synthetic-landscapes:day-summer": one style only
+        cls = SYNTHETIC[name].load_class()
+        if "style" not in inspect.signature(cls.__init__).parameters:
+            raise ValueError(f"{name} has no styles to choose from: use {name} without "
+                             f"':{style}'")
+        if "style" in kwargs:
+            raise ValueError(f"the style is given twice: in the name {key!r} and as style="
+                             f"{kwargs['style']!r}; give it once")
+        choice: int | str = int(style) if style.isdigit() else style  # a style's index or name
+        return cls(split=split, size=64 if size is None else size, style=choice, **kwargs)
     if key in SYNTHETIC:
         cls = SYNTHETIC[key].load_class()
         return cls(split=split, size=64 if size is None else size, **kwargs)
@@ -145,7 +160,7 @@ def preview_grid(name_or_path: str, split: str = "train", size: int = 128, n: in
     import torch
     from torchvision.utils import make_grid
 
-    kwargs = {"seed": seed} if str(name_or_path) in SYNTHETIC else {}
+    kwargs = {"seed": seed} if str(name_or_path).partition(":")[0] in SYNTHETIC else {}
     ds = get_dataset(name_or_path, split=split, size=size, **kwargs)
     if len(ds) == 0:
         raise ValueError(f"dataset {name_or_path!r} ({split}) is empty")
