@@ -34,6 +34,8 @@ COURSE = {
     "cut-zebras": ("cut", "synthetic-zebras", 50),
     "fastcut-zebras": ("fastcut", "synthetic-zebras", 50),
     "bicyclegan-facades": ("bicyclegan", "synthetic-facades", 50),
+    # SPADE without its VAE is deterministic: one style, as its fast preset.
+    "spade-landscapes": ("spade", "synthetic-landscapes:day-summer", 50),
 }
 ROOT = Path(__file__).resolve().parents[1]
 #: A shipped checkpoint's budget (issue 12): at most 8 MB each (all together at most 40 MB).
