@@ -133,10 +133,10 @@ class Config:
     @classmethod
     def course(cls, **overrides) -> "Config":
         """The course checkpoint's preset (``scripts/train_course_checkpoints.py``): the fast
-        preset (a 3.5 MB float16 generator: shipped checkpoints must stay small) trained 10x
-        longer, 12000 steps with the last half decaying, on the same one style."""
+        preset (a 3.5 MB float16 generator: shipped checkpoints must stay small) trained 5x
+        longer, 6000 steps with the last half decaying, on the same one style."""
         base = cls.fast()
-        base = replace(base, train=replace(base.train, steps=12000, decay_steps=6000,
+        base = replace(base, train=replace(base.train, steps=6000, decay_steps=3000,
                                            out_dir="runs/spade-course", sample_every=1000,
                                            checkpoint_every=500, eval_every=1000, log_every=100))
         return replace(base, **overrides)
