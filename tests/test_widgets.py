@@ -610,3 +610,418 @@ def test_style_explorer_rejects_bad_arguments_clearly(bicycles, facades32):
         explorer.set_code([0.0, 1.0])
     with pytest.raises(IndexError, match="out of range"):
         explorer.show_item(-1)
+
+
+# ----------------------------------------------------------------------------- LandscapePainter
+def _tiny_spade(seed: int, **overrides):
+    from coursekit.models import spade
+
+    torch.manual_seed(seed)
+    return spade.build(spade.Config.fast(image_size=32, num_up=3, ngf=2, spade_hidden=8, ndf=4,
+                                         d_layers=1, **overrides))
+
+
+class _ResnetIN:
+    """A ResNet generator with InstanceNorm reading the label colours at its input (the
+    pix2pixHD-style model SPADE's thesis compares with)."""
+
+    def __init__(self, seed: int):
+        from coursekit.nn import ResnetGenerator
+
+        torch.manual_seed(seed)
+        self.G = ResnetGenerator(3, 3, ngf=4, n_blocks=1, norm="instance").eval()
+
+    @torch.no_grad()
+    def translate(self, x):
+        return self.G(x)
+
+
+@pytest.fixture(scope="module")
+def landscape_models():
+    from coursekit.models import pix2pix
+
+    with torch.random.fork_rng():
+        models = {"SPADE": _tiny_spade(0),
+                  "SPADE VAE": _tiny_spade(1, use_vae=True, nz=8, nef=4, e_blocks=2)}
+        torch.manual_seed(2)  # pix2pix in the paper's test mode: dropout on at test time
+        models["pix2pix"] = pix2pix.build(pix2pix.Config.fast(image_size=32, num_downs=5, ngf=4,
+                                                              ndf=4))
+        models["ResNet + IN"] = _ResnetIN(3)
+    return models
+
+
+@pytest.fixture(scope="module")
+def landscapes32():
+    from coursekit.data.synthetic.landscapes import SyntheticLandscapes
+
+    return SyntheticLandscapes("test", size=32)
+
+
+def _small(painter, title):
+    """The image under ``title`` at the map's size (the widget shows it enlarged)."""
+    scale = painter.views[title].scale
+    return painter.arrays()[title][::scale, ::scale]
+
+
+def _palette(labels):
+    from coursekit.data.synthetic.landscapes import LANDSCAPE_PALETTE
+
+    return LANDSCAPE_PALETTE[labels]
+
+
+def _hex(k):
+    from coursekit.data.synthetic.landscapes import LANDSCAPE_PALETTE
+
+    return "#" + "".join(f"{int(v):02x}" for v in LANDSCAPE_PALETTE[k])
+
+
+def _as_photo(image):
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1
+
+
+def test_landscape_painter_brushes_paint_exactly_the_cells_intended(landscape_models):
+    from coursekit.data.synthetic.landscapes import (CLOUD, GRASS, MOUNTAIN, SAND, SKY, SNOW,
+                                                     TREE, WATER)
+    from coursekit.widgets import LandscapePainter
+
+    painter = LandscapePainter({"SPADE": landscape_models["SPADE"]})  # size from the config
+    assert painter.size == 32 and painter.grid == 16 and painter.cell == 2
+    expected = np.full((32, 32), SKY)
+    expected[18:] = GRASS  # the blank scene: sky over grass, horizon at 0.55 of the height
+    assert np.array_equal(painter.labels, expected) and painter.horizon.value == 18
+    history = [expected.copy()]
+
+    def check():
+        assert painter.labels.dtype == np.int64
+        assert np.array_equal(painter.labels, expected)
+        assert np.array_equal(_small(painter, painter.LABELS), _palette(expected))
+        history.append(expected.copy())
+
+    # (row, column), row 0 at the top: the map's own labels[y, x] order; 2 px per cell.
+    painter.class_buttons[WATER].click()
+    assert painter.current_class == WATER and painter.class_buttons[WATER].description == "✔ water"
+    painter.brush_size.value = 2  # a square of 3 x 3 cells around the cell
+    painter.cell_buttons[3][4].click()
+    expected[4:10, 6:12] = WATER
+    check()
+    assert painter.cell_buttons[3][4].style.button_color == _hex(WATER)
+    assert painter.cell_buttons[0][0].style.button_color == _hex(SKY)
+
+    painter.class_buttons[CLOUD].click()
+    painter.cell_buttons[0][15].click()  # clipped at the corner
+    expected[0:4, 28:32] = CLOUD
+    check()
+
+    painter.class_buttons[TREE].click()
+    painter.brush.value = "disc"
+    painter.brush_size.value = 3  # pixel centres within 2.5 cells = 5 px of the cell's centre
+    painter.cell_buttons[10][8].click()
+    for y in range(32):
+        for x in range(32):
+            if (y + 0.5 - 21) ** 2 + (x + 0.5 - 17) ** 2 <= 25:
+                expected[y, x] = TREE
+    check()
+
+    painter.class_buttons[SAND].click()
+    painter.brush.value = "rectangle"
+    painter.cell_buttons[12][9].click()  # the first corner: nothing painted yet
+    assert np.array_equal(painter.labels, expected)
+    assert painter.cell_buttons[12][9].description == "◆" and "opposite corner" in painter.hint.value
+    painter.cell_buttons[14][2].click()
+    expected[24:30, 4:20] = SAND
+    assert painter.cell_buttons[12][9].description == ""
+    check()
+
+    painter.class_buttons[MOUNTAIN].click()
+    painter.brush.value = "row"
+    painter.paint(6, 0)  # the same as a click
+    expected[12:14, :] = MOUNTAIN
+    check()
+
+    # Fill: the sky connected to cell (0, 0), above the mountain row; the sky below stays.
+    painter.class_buttons[SNOW].click()
+    painter.brush.value = "fill"
+    painter.cell_buttons[0][0].click()
+    top = expected[:12]
+    top[top == SKY] = SNOW
+    assert (expected[14:18] == SKY).any()
+    check()
+
+    # Undo walks back one edit at a time (the rectangle's first click was no edit); reset is
+    # one more edit.
+    for previous in history[-2::-1][:3]:
+        painter.undo_button.click()
+        assert np.array_equal(painter.labels, previous)
+    painter.reset_button.click()
+    assert np.array_equal(painter.labels, history[0]) and painter.horizon.value == 18
+    painter.undo()
+    assert np.array_equal(painter.labels, history[-4])
+    with pytest.raises(ValueError, match=r"cell index 0\.\.15"):
+        painter.paint(16, 0)
+
+
+def test_landscape_painter_uniform_buttons_give_one_class_everywhere(landscape_models):
+    from coursekit.data.synthetic.landscapes import GRASS, LANDSCAPE_CLASSES, SAND, WATER
+    from coursekit.widgets import LandscapePainter
+
+    model = landscape_models["SPADE"]
+    painter = LandscapePainter({"SPADE": model}, start=7)
+    photos = []
+    for k in range(len(LANDSCAPE_CLASSES)):
+        painter.uniform_buttons[k].click()
+        assert np.array_equal(painter.labels, np.full((32, 32), k)), LANDSCAPE_CLASSES[k]
+        assert np.array_equal(_small(painter, painter.LABELS), _palette(np.full((32, 32), k)))
+        photo = _small(painter, "SPADE")
+        assert np.array_equal(photo, to_uint8(model.translate(torch.full((1, 32, 32), k))[0]))
+        # The horizon follows: the top for a ground class, below the map otherwise.
+        assert painter.horizon.value == (0 if k in (WATER, GRASS, SAND) else 32)
+        photos.append(photo)
+    # SPADE draws every uniform map differently (its normalisation reads the map).
+    assert len({p.tobytes() for p in photos}) == len(LANDSCAPE_CLASSES)
+    painter.undo()
+    assert np.array_equal(painter.labels, np.full((32, 32), len(LANDSCAPE_CLASSES) - 2))
+    with pytest.raises(ValueError, match=r"index 0\.\.7"):
+        painter.uniform(8)
+
+
+def test_landscape_painter_shows_each_models_translation_of_the_shown_map(landscape_models,
+                                                                         landscapes32):
+    from coursekit.data.synthetic.landscapes import LANDSCAPE_PALETTE, TREE
+    from coursekit.data.synthetic.render import palette_image, to_tensor
+    from coursekit.widgets import LandscapePainter
+
+    def noisy(x):  # as pix2pix's test-time dropout at 64 px and more: random at every call
+        return torch.tanh(x + torch.randn_like(x))
+
+    models = {**landscape_models, "noisy": noisy}
+    painter = LandscapePainter(models, start=5, seed=3)
+    assert np.array_equal(painter.labels, landscapes32.layout(5))
+    assert torch.equal(painter.label_colours()[0], landscapes32[5]["A"])
+    painter.class_buttons[TREE].click()
+    painter.paint(14, 3)
+    painter.add_lake()
+    state = torch.get_rng_state()
+    shown = {title: _small(painter, title) for title in models}
+    assert torch.equal(torch.get_rng_state(), state), "the painter leaves the global RNG alone"
+    x = to_tensor(palette_image(painter.labels, LANDSCAPE_PALETTE))[None]
+    assert torch.equal(painter.label_colours(), x)
+    assert np.array_equal(_small(painter, painter.LABELS), _palette(painter.labels))
+    for title, model in models.items():
+        if title == "SPADE VAE":  # from the painter's code, not a fresh random one
+            expected = model.synthesize(model.one_hot(x), z=painter.codes[title][None])
+        else:
+            torch.manual_seed(3)  # the painter runs every model under its seed
+            expected = (model if title == "noisy" else model.translate)(x)
+        assert np.array_equal(shown[title], to_uint8(expected[0])), title
+    # A random model: unseeded, two calls differ; the painter's redraws of one map do not.
+    assert not torch.equal(noisy(x), noisy(x))
+    painter.throttle()
+    assert np.array_equal(_small(painter, "noisy"), shown["noisy"])
+
+
+def test_landscape_painter_scores_are_those_of_the_shown_photos(landscape_models, landscapes32):
+    from coursekit.data.synthetic.landscapes import (LANDSCAPE_CLASSES, score_landscapes,
+                                                     segment_landscapes)
+    from coursekit.widgets import LandscapePainter
+
+    true_photo = landscapes32.render(5, 0)["B"]  # a "model" that knows the answer
+    models = {"SPADE": landscape_models["SPADE"], "ResNet + IN": landscape_models["ResNet + IN"],
+              "true photo": lambda x: true_photo[None]}
+    painter = LandscapePainter(models, start=5)
+    for step in range(2):
+        labels = torch.from_numpy(painter.labels)
+        for title in models:
+            photo = _as_photo(_small(painter, title))[None]
+            expected = score_landscapes(photo, labels[None])
+            score = painter.scores[title]
+            for key in ("pixel_accuracy", "class_accuracy", "class_iou"):
+                assert score[key] == expected[key], (title, key)
+            pred = segment_landscapes(photo)[0]
+            recall = {LANDSCAPE_CLASSES[k]: float((pred[labels == k] == k).double().mean())
+                      for k in labels.unique().tolist()}
+            assert score["recall"] == pytest.approx(recall, abs=1e-12)
+            assert score["recovered"] == [c for c in LANDSCAPE_CLASSES if recall.get(c, 0) >= 0.5]
+            caption = painter.captions[title].value
+            assert f"pixel accuracy <b>{expected['pixel_accuracy']:.2f}</b>" in caption
+            assert ("recovers: " + (", ".join(score["recovered"]) or "none")) in caption
+        if step == 0:
+            truth = painter.scores["true photo"]
+            assert truth["pixel_accuracy"] > 0.8 and {"sky", "grass"} <= set(truth["recovered"])
+            assert truth["style"] == "day-summer"
+            painter.uniform(0)  # the true photo is now of another map: it scores worse
+    assert painter.scores["true photo"]["pixel_accuracy"] < truth["pixel_accuracy"]
+    assert painter.scores["true photo"]["recall"].keys() == {"sky"}
+
+
+def test_landscape_painter_style_buttons_give_the_encoders_style(landscape_models,
+                                                                 landscapes32):
+    from coursekit.data.synthetic.landscapes import LANDSCAPE_STYLES
+    from coursekit.widgets import LandscapePainter
+
+    vae, plain = landscape_models["SPADE VAE"], landscape_models["SPADE"]
+    painter = LandscapePainter({"VAE": vae, "plain": plain}, start=2, seed=1)
+    assert painter.vae_titles == ["VAE"] and painter.style_item == 2
+    assert len(painter.style_buttons) == len(LANDSCAPE_STYLES)
+    x = painter.label_colours()
+    plain_before, initial = _small(painter, "plain"), painter.codes["VAE"].clone()
+    assert np.array_equal(_small(painter, "VAE"),
+                          to_uint8(vae.synthesize(vae.one_hot(x), z=initial[None])[0]))
+    codes = []
+    for k in (0, 4):
+        render = landscapes32.render(2, k)["B"][None]
+        thumb = painter.style_views[k].array
+        assert np.array_equal(thumb[::2, ::2], to_uint8(render[0])), "the true render beside it"
+        painter.style_buttons[k].click()
+        with torch.no_grad():
+            assert torch.equal(painter.codes["VAE"], vae.E(render)[0][0])
+        expected = vae.synthesize(vae.one_hot(x), style=render)[0]
+        assert np.array_equal(_small(painter, "VAE"), to_uint8(expected))
+        assert np.array_equal(_small(painter, "plain"), plain_before), "no style: unchanged"
+        assert LANDSCAPE_STYLES[k] in painter.style_note.value
+        codes.append(painter.codes["VAE"].clone())
+    assert not torch.equal(codes[0], codes[1])
+    painter.random_style_button.click()
+    code = painter.codes["VAE"]
+    assert not torch.equal(code, codes[1]) and code.shape == (8,)
+    assert np.array_equal(_small(painter, "VAE"),
+                          to_uint8(vae.synthesize(vae.one_hot(x), z=code[None])[0]))
+    # The same seed draws the same codes; painting keeps the code.
+    again = LandscapePainter({"VAE": vae}, start=2, seed=1)
+    assert torch.equal(again.codes["VAE"], initial)
+    again.random_style()
+    assert torch.equal(again.codes["VAE"], code)
+    again.paint(3, 3)
+    assert torch.equal(again.codes["VAE"], code)
+    with pytest.raises(ValueError, match=r"style must be an index 0\.\.8"):
+        painter.encode_style("noon-spring")
+    # Without a VAE model there is no style picker.
+    no_vae = LandscapePainter({"plain": plain})
+    assert no_vae.style_buttons == [] and no_vae.random_style_button is None
+    with pytest.raises(ValueError, match="VAE mode"):
+        no_vae.encode_style(0)
+
+
+def test_landscape_painter_horizon_lake_and_trees(landscape_models):
+    from coursekit.data.synthetic.landscapes import (CLOUD, GRASS, MOUNTAIN, SAND, SKY, SNOW,
+                                                     TREE, WATER)
+    from coursekit.widgets import LandscapePainter
+
+    ground, kept = (WATER, GRASS, SAND), (MOUNTAIN, SNOW, TREE)
+    painter = LandscapePainter(landscape_models["SPADE"], start=5)  # a lake at the horizon
+    start, h0 = painter.labels, painter.horizon.value
+    assert np.isin(start[h0], ground).any() and not np.isin(start[:h0], ground).any()
+    assert (start[h0:h0 + 4] == WATER).sum() > 50
+    for h in range(h0 - 1, h0 - 6, -1):  # dragged up five rows
+        painter.horizon.value = h
+    new, h = painter.labels, h0 - 5
+    assert not np.isin(new[:h], ground).any() and not np.isin(new[h:], (SKY, CLOUD)).any()
+    changed = new != start
+    assert changed.any() and np.isin(start[changed], (SKY, CLOUD)).all()
+    assert (new[changed] == GRASS).all()
+    assert np.array_equal(new[np.isin(start, kept)], start[np.isin(start, kept)])
+    painter.horizon.value = h0 + 4  # still the same drag: applied to the map before it
+    new = painter.labels
+    assert not np.isin(new[:h0 + 4], ground).any()
+    assert np.array_equal(new[h0 + 4:], start[h0 + 4:])
+    changed = new != start
+    assert np.isin(start[changed], ground).all() and (new[changed] == SKY).all()
+    painter.horizon.value = h0  # back where it was: the lake comes back
+    assert np.array_equal(painter.labels, start)
+    painter.horizon.value = h0 + 2
+    painter.undo_button.click()  # the whole drag is one edit
+    assert np.array_equal(painter.labels, start) and painter.horizon.value == h0
+
+    blank = LandscapePainter(landscape_models["SPADE"], seed=5)
+    before, h = blank.labels, blank.horizon.value
+    blank.lake_button.click()
+    lake = blank.labels
+    water, changed = lake == WATER, lake != before
+    assert water.any() and water[h].any(), "a lake hanging from the horizon"
+    assert not water[:h].any() and (before[changed] == GRASS).all()
+    assert np.isin(lake[changed], (WATER, SAND)).all()
+    blank.trees_button.click()
+    trees = blank.labels
+    changed = trees != lake
+    assert changed.any() and (trees[changed] == TREE).all()
+    assert np.nonzero(changed.any(1))[0].max() >= h, "the trees stand on the ground"
+    again = LandscapePainter(landscape_models["SPADE"], seed=5)
+    again.add_lake()
+    again.add_trees()
+    assert np.array_equal(again.labels, trees), "seeded"
+    blank.horizon.value = 32  # no ground left: nothing to put a lake or trees on
+    no_ground = blank.labels
+    blank.add_lake()
+    blank.add_trees()
+    assert np.array_equal(blank.labels, no_ground) and "no ground" in blank.hint.value
+
+
+def test_landscape_painter_coalesces_a_dragged_horizon(landscape_models):
+    from coursekit.widgets import LandscapePainter
+
+    clock, maps = FakeClock(), []
+    spade = landscape_models["SPADE"]
+
+    def model(x):
+        maps.append(x)
+        return spade.translate(x)
+
+    painter = LandscapePainter({"m": model}, size=32, call_later=clock.call_later)
+    maps.clear()
+    for h in range(17, 5, -1):  # 12 steps within the interval
+        painter.horizon.value = h
+    clock.advance(1.0)
+    assert 1 <= len(maps) <= 2 and painter.horizon.value == 6
+    assert torch.equal(maps[-1], painter.label_colours())
+    assert np.array_equal(_small(painter, "m"), to_uint8(spade.translate(maps[-1])[0]))
+
+
+def test_landscape_painter_rejects_bad_arguments_clearly(landscape_models):
+    from coursekit.models import pix2pix
+    from coursekit.widgets import LandscapePainter
+
+    spade = landscape_models["SPADE"]
+    with pytest.raises(ValueError, match="non-empty dict"):
+        LandscapePainter({}, size=32)
+    with pytest.raises(TypeError, match=r"models\['x'\] must have translate"):
+        LandscapePainter({"x": 3}, size=32)
+    torch.manual_seed(0)
+    one_hot_input = pix2pix.build(pix2pix.Config.fast(image_size=32, num_downs=5, ngf=4, ndf=4,
+                                                      in_channels=8))
+    with pytest.raises(ValueError, match=r"models\['one-hot pix2pix'\] failed on a label map, "
+                                         r"label colours \(1, 3, 32, 32\)"):
+        LandscapePainter({"one-hot pix2pix": one_hot_input})
+    with pytest.raises(ValueError, match=r"must make one photo \(1, 3, 32, 32\).*got \(1, 3, 32, 16\)"):
+        LandscapePainter({"half": lambda x: x[..., :16]}, size=32)
+    with pytest.raises(ValueError, match=r"makes 32-px photos.*paint at size=32"):
+        LandscapePainter(spade, size=64)
+    with pytest.raises(ValueError, match=r"makes 32-px photos"):
+        LandscapePainter(spade, start=np.zeros((64, 64), np.int64))
+    with pytest.raises(ValueError, match=r"shape \(32, 32\).*got shape \(32, 16\)"):
+        LandscapePainter(spade, start=np.zeros((32, 16), np.int64))
+    with pytest.raises(ValueError, match=r"class indices 0\.\.7"):
+        LandscapePainter(spade, start=np.full((32, 32), 9))
+    with pytest.raises(ValueError, match="whole divisor"):
+        LandscapePainter(spade, grid=5)
+    with pytest.raises(ValueError, match="give size="):
+        LandscapePainter(lambda x: x)
+    with pytest.raises(IndexError, match=r"start 500 is out of range"):
+        LandscapePainter(spade, start=500)
+    with pytest.raises(ValueError, match="direction 'BtoA'"):
+        LandscapePainter(pix2pix.build(pix2pix.Config.fast(image_size=32, num_downs=5, ngf=4,
+                                                           ndf=4, direction="BtoA")))
+    with pytest.raises(ValueError, match="label map's title"):
+        LandscapePainter({"painted label map": spade})
+    # After the first images, a model's failure goes to the status line.
+    calls = []
+
+    def flaky(x):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("weights not loaded")
+        return x
+
+    painter = LandscapePainter(flaky, size=32)
+    painter.uniform(3)
+    assert "weights not loaded" in painter.status.value
+    painter.set_labels(np.zeros((32, 32), np.int64))  # the map changes all the same
+    assert (painter.labels == 0).all()

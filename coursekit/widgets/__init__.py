@@ -6,6 +6,8 @@ and Colab / ipywidgets 7 alike).
 * :class:`FacadePainter`: edit a synthetic facade's layout, watch pix2pix models translate it.
 * :class:`StyleExplorer`: BicycleGAN's latent code z (sliders, interpolation, encoded styles)
   and the photos several models draw from it.
+* :class:`LandscapePainter`: paint a landscape label map (brushes, horizon, lake, trees,
+  uniform maps), watch SPADE, pix2pix and other models draw it; SPADE's styles in VAE mode.
 * Building blocks: :class:`ImageView` (an image updated in place), :class:`Throttle` (a slow
   callback runs for the latest value only), :func:`png_bytes` / :func:`read_png`.
 
@@ -14,8 +16,9 @@ displayed image back (``.array`` / ``.arrays()``).
 """
 from coursekit.widgets.base import ImageView, Throttle, png_bytes, read_png, to_uint8
 from coursekit.widgets.facade_painter import FacadePainter
+from coursekit.widgets.landscape_painter import LandscapePainter
 from coursekit.widgets.style_explorer import StyleExplorer
 from coursekit.widgets.views import CompareView, LatentExplorer, SliderEchoes
 
-__all__ = ["CompareView", "FacadePainter", "ImageView", "LatentExplorer", "SliderEchoes",
-           "StyleExplorer", "Throttle", "png_bytes", "read_png", "to_uint8"]
+__all__ = ["CompareView", "FacadePainter", "ImageView", "LandscapePainter", "LatentExplorer",
+           "SliderEchoes", "StyleExplorer", "Throttle", "png_bytes", "read_png", "to_uint8"]
