@@ -1,7 +1,8 @@
 """Autograding cost on a CPU server: seconds per notebook for each assignment, on a quiet
 machine and while other processes keep cores busy.
 
-    python benchmarks/autograde.py [--assignments ps1_pix2pix ps2_cyclegan ps3_cut ps4_bicyclegan]
+    python benchmarks/autograde.py [--assignments ps1_pix2pix ps2_cyclegan ps3_cut ps4_bicyclegan
+                                   ps5_spade]
                                    [--students 3] [--threads 0] [--load 1]
 
 For each assignment: a fresh nbgrader course in a temporary folder (coursekit.grading.course),
@@ -36,7 +37,7 @@ from typing import Iterator
 from coursekit.grading import course
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("ps1_pix2pix", "ps2_cyclegan", "ps3_cut", "ps4_bicyclegan")
+ASSIGNMENTS = ("ps1_pix2pix", "ps2_cyclegan", "ps3_cut", "ps4_bicyclegan", "ps5_spade")
 
 
 @contextlib.contextmanager
