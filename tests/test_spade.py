@@ -71,6 +71,7 @@ def test_translate_takes_class_indices_label_colours_or_one_hot_maps():
     by_index = m.translate(b["labels"])
     assert torch.equal(by_index, m.translate(b["A"]))  # the palette colours read back exactly
     assert torch.equal(by_index, m.translate(m.label_map(b)))
+    assert torch.equal(m.label_map({"labels": b["labels"]}), m.label_map({"A": b["A"]}))
     with pytest.raises(ValueError, match=f"class indices must be 0..{len(LANDSCAPE_CLASSES) - 1}"):
         m.translate(torch.full((1, 32, 32), len(LANDSCAPE_CLASSES)))
     with pytest.raises(ValueError, match="label colours"):

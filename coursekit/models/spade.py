@@ -170,7 +170,8 @@ class SPADEModel(Method):
     def label_map(self, batch: dict) -> Tensor:
         """The batch's one-hot label maps: from its class indices (``"labels"``) where the data
         gives them, else from its label colours (``"A"``)."""
-        return self.one_hot(batch.get("labels", batch["A"]).to(self.device))
+        labels = batch["labels"] if "labels" in batch else batch["A"]
+        return self.one_hot(labels.to(self.device))
 
     # ------------------------------------------------------------------ losses
     def discriminate(self, m: Tensor, image: Tensor) -> list[list[Tensor]]:
