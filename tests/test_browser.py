@@ -410,3 +410,143 @@ def test_style_explorer_in_jupyterlab_and_chromium(tmp_path):
     assert kernel["encode_exact"] == "True 3", kernel
     assert kernel["random_exact"] == "True 1.0", kernel
     assert len(result["screenshots"]) == 5
+
+
+# ----------------------------------------------------------------------------- landscape painter
+# Four tiny untrained 32-px models (SPADE, SPADE in VAE mode, pix2pix, ResNet + IN): the painter
+# only needs photos that change with the map.
+_PAINTER_CELLS = [
+    """import torch
+from coursekit.models import pix2pix, spade
+from coursekit.nn import ResnetGenerator
+from coursekit.widgets import LandscapePainter
+
+torch.manual_seed(0)
+tiny = dict(image_size=32, num_up=3, ngf=2, spade_hidden=8, ndf=4, d_layers=1)
+resnet_in = ResnetGenerator(3, 3, ngf=4, n_blocks=1, norm="instance").eval()
+models = {"SPADE": spade.build(spade.Config.fast(**tiny)),
+          "SPADE (VAE)": spade.build(spade.Config.fast(**tiny, use_vae=True, nz=8, nef=4,
+                                                       e_blocks=2)),
+          "pix2pix": pix2pix.build(pix2pix.Config.fast(image_size=32, num_downs=5, ngf=4, ndf=4)),
+          "ResNet + IN": lambda x: resnet_in(x)}""",
+    """painter = LandscapePainter(models, start=5)
+painter""",
+]
+
+
+def _painter_notebook(path: Path) -> None:
+    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+              "source": source} for source in _PAINTER_CELLS]
+    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+
+
+def drive_landscape_painter(work: Path, env: dict) -> dict:
+    """Open a notebook with the landscape painter in JupyterLab in Chromium: pick a class,
+    paint a cell, press a uniform-map button and a style button. Returns timings, screenshots
+    and the kernel's answers to the checks."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    served = work / "served"
+    served.mkdir()
+    _painter_notebook(served / "landscape_painter.ipynb")
+    timings, shots, kernel = {}, [], {}
+
+    def shot(name, locator):
+        path = work / f"{name}.png"
+        locator.screenshot(path=str(path))
+        shutil.copy(path, SHOTS / path.name)
+        shots.append(str(SHOTS / path.name))
+
+    start = time.monotonic()
+    lab = JupyterLab(served, work / "jupyterlab.log", env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _open_and_run_all(page, lab, "landscape_painter.ipynb", timings, start,
+                              timeout_s=240)
+            ask = lambda code: page.evaluate(_KERNEL_PRINT, code).strip()  # noqa: E731
+
+            painter = page.locator(".coursekit-landscape-painter")
+            painter.scroll_into_view_if_needed()
+            photos = painter.locator("img.coursekit-model-photo")
+            assert photos.count() == 4, "one photo per model"
+            label_map = painter.locator("img.coursekit-label-map")
+            spade_photo, vae_photo = photos.nth(0), photos.nth(1)
+            cells = painter.locator(".coursekit-cell")
+            assert cells.count() == 16 * 16
+            _wait_for(page, "the painter's photos", lambda: spade_photo.bounding_box(), 30)
+            shot("21-landscape-start", painter)
+
+            def changed(image, before, what):
+                t0 = time.monotonic()
+                _wait_for(page, what, lambda: image.screenshot() != before, UPDATE_TIMEOUT_S,
+                          poll_s=0.1)
+                return round(time.monotonic() - t0, 2)
+
+            # 1. Pick "tree" and paint the square of cells around row 12, column 4.
+            painter.get_by_role("button", name="tree", exact=True).click()
+            _wait_for(page, "the class picker to mark 'tree'",
+                      lambda: painter.get_by_role("button", name="✔ tree").count() == 1, 10)
+            before_map, before = label_map.screenshot(), spade_photo.screenshot()
+            cells.nth(12 * 16 + 4).click()
+            timings["paint_update_s"] = changed(spade_photo, before,
+                                                "the photo to follow the painted cells")
+            assert label_map.screenshot() != before_map, "the label map should change too"
+            kernel["painted"] = ask("import numpy as np\n"
+                                    "print(bool((painter.labels[22:28, 6:12] == 5).all()), "
+                                    "painter.current_class)")
+            shot("22-landscape-painted", painter)
+
+            # 2. The whole map water.
+            before = spade_photo.screenshot()
+            painter.get_by_role("button", name="all water", exact=True).click()
+            timings["uniform_update_s"] = changed(spade_photo, before,
+                                                  "the photo to follow 'all water'")
+            time.sleep(0.5)
+            kernel["uniform"] = ask("print(bool((painter.labels == 4).all()), "
+                                    "painter.horizon.value)")
+            shot("23-landscape-uniform", painter)
+
+            # 3. Back, then a style from a true render for the VAE model.
+            painter.get_by_role("button", name="undo").click()  # its icon joins the name
+            time.sleep(1.0)
+            before, before_spade = vae_photo.screenshot(), spade_photo.screenshot()
+            painter.get_by_role("button", name="sunset-winter", exact=True).click()
+            timings["style_update_s"] = changed(vae_photo, before,
+                                                "the VAE photo to follow a style button")
+            time.sleep(0.5)
+            assert spade_photo.screenshot() == before_spade, "a style leaves SPADE alone"
+            kernel["style"] = ask(
+                "render = torch.stack([painter._style_photos[5]])\n"
+                "m = models['SPADE (VAE)']\n"
+                "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0]), "
+                "bool((painter.labels[22:28, 6:12] == 5).all()))")
+            shot("24-landscape-style", painter)
+            shot("25-landscape-page", page)
+            timings["total_s"] = round(time.monotonic() - start, 1)
+            browser.close()
+    finally:
+        lab.stop()
+    timings["screenshots"], timings["kernel"] = shots, kernel
+    (SHOTS / "landscape-painter.json").write_text(json.dumps(timings, indent=1))
+    return timings
+
+
+@pytest.mark.slow
+def test_landscape_painter_in_jupyterlab_and_chromium(tmp_path):
+    _browser_available()
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env.pop("MPLBACKEND", None)
+    result = drive_landscape_painter(tmp_path, env)
+    print(json.dumps(result, indent=1))
+    kernel = result["kernel"]
+    assert kernel["painted"] == "True 5", kernel
+    assert kernel["uniform"] == "True 0", kernel
+    assert kernel["style"] == "True True", kernel
+    assert len(result["screenshots"]) == 5
