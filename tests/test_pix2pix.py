@@ -167,3 +167,17 @@ def test_wrong_channel_count_is_a_clear_error():
     m = tiny()
     with pytest.raises(ValueError, match="channel"):
         m.translate(torch.zeros(1, 1, 32, 32))
+
+
+def test_resnet_generator_option_builds_the_pix2pixhd_like_generator():
+    from coursekit.nn import ResnetGenerator
+
+    m = Pix2Pix(Config.fast(image_size=32, generator="resnet", norm="instance", n_blocks=2,
+                            ngf=4, ndf=4))
+    assert isinstance(m.G, ResnetGenerator) and m.G.n_blocks == 2
+    assert any(isinstance(x, torch.nn.InstanceNorm2d) for x in m.G.modules())
+    assert m.G(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="generator must be 'unet' or 'resnet'"):
+        Config.fast(generator="vit")
+    with pytest.raises(ValueError, match="multiple of 4"):
+        Config.fast(generator="resnet", image_size=66)

@@ -15,6 +15,7 @@ from coursekit.data.synthetic.landscapes import (
     stroke_faithfulness,
     strokes,
     style_id,
+    uniform_map_recall,
 )
 
 C = {name: i for i, name in enumerate(LANDSCAPE_CLASSES)}
@@ -335,3 +336,33 @@ def test_noise_primitives_added_to_render():
     assert profile.std() > 0.02  # not flat
     assert np.allclose(smoothstep(0.0, 1.0, np.array([-1.0, 0.5, 2.0])), [0.0, 0.5, 1.0])
     assert np.allclose(smoothstep(1.0, 0.0, np.array([-1.0, 2.0])), [1.0, 0.0])  # falling
+
+
+def test_uniform_map_recall_tells_a_washed_out_generator_from_a_faithful_one():
+    data = SyntheticLandscapes("test", size=32, length=20, style="day-summer")
+    items = [data[i] for i in range(20)]
+    photos, labels = _stack(items, "B"), _stack(items, "labels")
+    palette = torch.tensor(LANDSCAPE_PALETTE, dtype=torch.float32) / 127.5 - 1
+    seen = []
+
+    def faithful(x):  # each class's mean photo colour over the whole image
+        k = int(((palette - x[0, :, 0, 0]) ** 2).sum(1).argmin())
+        seen.append((k, bool((x == x[:, :, :1, :1]).all())))
+        colour = photos.permute(1, 0, 2, 3)[:, labels == k].mean(1)
+        return colour.view(1, 3, 1, 1).expand(1, 3, 32, 32).clone()
+
+    day_summer = style_id("day-summer")
+    recall = uniform_map_recall(faithful, 32, day_summer)
+    # Each uniform map, once, in class order, as the palette's colour everywhere.
+    assert seen == [(k, True) for k in range(len(LANDSCAPE_CLASSES))]
+    assert list(recall) == list(LANDSCAPE_CLASSES)
+    # Flat colours: every class but the sky (whose colour depends on the row: measured 0.56)
+    # is read back everywhere (measured 1.0).
+    assert all(recall[c] > 0.95 for c in LANDSCAPE_CLASSES if c != "sky")
+    # A generator that washes the map out paints one photo whatever the class: the recalls
+    # are that photo's class fractions, which sum to 1 (measured 0.41 sky, 0.20 grass, ...).
+    washed = uniform_map_recall(lambda x: photos[:1], 32, day_summer)
+    assert sum(washed.values()) == pytest.approx(1.0)
+    assert max(washed.values()) < 0.5
+    with pytest.raises(ValueError, match="translate's output"):
+        uniform_map_recall(lambda x: photos[0], 32)

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from coursekit.nn import (GANLoss, PatchGANDiscriminator, PixelDiscriminator, UNetGenerator,
-                          init_weights)
+from coursekit.nn import (GANLoss, PatchGANDiscriminator, PixelDiscriminator, ResnetGenerator,
+                          UNetGenerator, init_weights)
 from coursekit.train import Method, TrainConfig, unwrap
 
 DEFAULT_DATA = "synthetic-facades"
@@ -57,6 +57,10 @@ class Config:
     ngf: int = 64
     num_downs: int = 8
     skips: bool = True  # False: the encoder-decoder of the ablation (paper Table 2)
+    # "resnet": the reference's resnet_9blocks instead (2 downsamplings, n_blocks residual blocks;
+    # with norm="instance" the pix2pixHD-like generator of the SPADE lecture's wash-out test).
+    generator: str = "unet"
+    n_blocks: int = 9
     norm: str = "batch"
     dropout: float = 0.5
     # Discriminator: n_layers=3 is the 70x70 PatchGAN; 0 is the 1x1 PixelGAN (paper Table 3).
@@ -78,7 +82,12 @@ class Config:
     def __post_init__(self) -> None:
         if self.direction not in ("AtoB", "BtoA"):
             raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {self.direction!r}")
-        if self.image_size % 2**self.num_downs:
+        if self.generator not in ("unet", "resnet"):
+            raise ValueError(f"generator must be 'unet' or 'resnet', got {self.generator!r}")
+        if self.generator == "resnet" and self.image_size % 4:
+            raise ValueError(f"the ResNet generator halves the image twice: image_size must be a "
+                             f"multiple of 4, got {self.image_size}")
+        if self.generator == "unet" and self.image_size % 2**self.num_downs:
             raise ValueError(
                 f"a U-Net with num_downs={self.num_downs} needs image sizes divisible by "
                 f"{2**self.num_downs}; image_size={self.image_size} is not. Use num_downs="
@@ -124,10 +133,14 @@ class Pix2Pix(Method):
     def __init__(self, config: Config | None = None):
         super().__init__()
         self.config = config = config or Config()
-        self.G = init_weights(UNetGenerator(config.in_channels, config.out_channels,
-                                            num_downs=config.num_downs, ngf=config.ngf,
-                                            norm=config.norm, dropout=config.dropout,
-                                            skips=config.skips))
+        if config.generator == "resnet":
+            G = ResnetGenerator(config.in_channels, config.out_channels, ngf=config.ngf,
+                                n_blocks=config.n_blocks, norm=config.norm, dropout=config.dropout)
+        else:
+            G = UNetGenerator(config.in_channels, config.out_channels, num_downs=config.num_downs,
+                              ngf=config.ngf, norm=config.norm, dropout=config.dropout,
+                              skips=config.skips)
+        self.G = init_weights(G)
         d_in = config.out_channels + (config.in_channels if config.conditional_d else 0)
         if config.d_layers == 0:
             D = PixelDiscriminator(d_in, ndf=config.ndf, norm=config.norm)

@@ -34,6 +34,11 @@ for D. Adam with beta1 = 0 and beta2 = 0.999 as the thesis states; the reference
 beta2 = 0.9 with TTUR (``Config.reference_betas``), so ``Config.paper()`` follows the thesis and
 says so. One G step, then one D step on a fresh, detached G(m), per iteration, as the reference.
 
+**Ablations (thesis Tables 2.3-2.5) as data.** ``ABLATIONS`` holds the variants a CPU can
+train, each a set of overrides of a config, and ``THESIS_MIOU`` the thesis's mIoU for the same
+rows (COCO-Stuff, ADE20K, Cityscapes); ``benchmarks/spade_ablations.py`` trains them on
+synthetic-landscapes and prints both.
+
 Not here yet: the VGG perceptual loss (lambda 10 in the paper).
 """
 from __future__ import annotations
@@ -55,6 +60,27 @@ DEFAULT_DATA = "synthetic-landscapes"
 PAIRED = True
 
 
+#: The thesis's ablations that a CPU can run, as overrides of a config (``Config.ablation``).
+ABLATIONS: dict[str, dict[str, object]] = {
+    "spade": {},                                 # decoder w/ SPADE (Tables 2.3-2.5: "Ours")
+    "concat": {"condition": "concat"},           # decoder w/ Concat (Table 2.3)
+    "random_input": {"random_input": True},      # random input instead of the segmap (Table 2.4)
+    "kernel_1x1": {"spade_kernel": 1},           # SPADE's convs 1x1 instead of 3x3 (Table 2.4)
+    "instance_norm": {"norm_G": "instance"},     # InstanceNorm under SPADE (Table 2.4)
+    "no_feature_matching": {"lambda_feat": 0.0},  # w/o GAN feature matching (Table 2.5)
+}
+
+#: mIoU of the same rows in the thesis (COCO-Stuff, ADE20K, Cityscapes), Tables 2.3-2.5.
+THESIS_MIOU: dict[str, tuple[float, float, float]] = {
+    "spade": (35.2, 38.5, 62.3),
+    "concat": (31.9, 33.6, 61.1),
+    "random_input": (35.3, 38.3, 61.6),
+    "kernel_1x1": (32.7, 35.9, 59.9),
+    "instance_norm": (33.9, 37.4, 58.7),
+    "no_feature_matching": (33.2, 38.0, 62.2),
+}
+
+
 @dataclass
 class Config:
     """SPADE settings; the defaults are the thesis's (see ``Config.paper()``)."""
@@ -68,6 +94,10 @@ class Config:
     spade_kernel: int = 3
     norm_G: str = "batch"  # SPADE's parameter-free norm (the thesis: synchronized BatchNorm)
     spectral_G: bool = True
+    # "spade", or "concat": the label map concatenated to every conv's input (Table 2.3).
+    condition: str = "spade"
+    # True: G starts from a random code z (nz) instead of the downsampled label map (Table 2.4).
+    random_input: bool = False
     # VAE mode: a style encoder and z (multimodal and style-guided synthesis).
     use_vae: bool = False
     nz: int = 256
@@ -104,6 +134,8 @@ class Config:
             raise ValueError(f"{self.d_scales}-scale PatchGANs with d_layers={self.d_layers} need "
                              f"images of at least {need} px; got {self.image_size}. Use fewer "
                              "d_layers or d_scales.")
+        if self.condition not in ("spade", "concat"):
+            raise ValueError(f"condition must be 'spade' or 'concat', got {self.condition!r}")
         negative = {k: v for k, v in (("lambda_feat", self.lambda_feat),
                                       ("lambda_kl", self.lambda_kl)) if v < 0}
         if negative:
@@ -115,6 +147,14 @@ class Config:
         hinge PatchGAN with feature matching, TTUR 1e-4 / 4e-4, betas (0, 0.999), batch 32,
         100 + 100 epochs (linear decay over the last 100)."""
         return replace(cls(), **overrides)
+
+    @classmethod
+    def ablation(cls, name: str, base: "Config | None" = None, **overrides) -> "Config":
+        """``base`` (default: the fast preset) with the overrides of ``ABLATIONS[name]``."""
+        if name not in ABLATIONS:
+            raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
+        base = base if base is not None else cls.fast()
+        return replace(base, **{**ABLATIONS[name], **overrides})
 
     @classmethod
     def fast(cls, **overrides) -> "Config":
@@ -150,8 +190,9 @@ class SPADEModel(Method):
         super().__init__()
         self.config = c = config or Config()
         self.G = init_weights(SPADEGenerator(
-            c.label_channels, c.image_size, c.num_up, c.ngf, nz=c.nz if c.use_vae else 0,
-            hidden=c.spade_hidden, kernel=c.spade_kernel, norm=c.norm_G, spectral=c.spectral_G),
+            c.label_channels, c.image_size, c.num_up, c.ngf,
+            nz=c.nz if c.use_vae or c.random_input else 0, hidden=c.spade_hidden,
+            kernel=c.spade_kernel, norm=c.norm_G, spectral=c.spectral_G, condition=c.condition),
             kind="xavier")
         self.D = init_weights(MultiScalePatchGAN(
             c.label_channels + 3, c.ndf, c.d_layers, c.d_scales, norm="instance", spectral=True,

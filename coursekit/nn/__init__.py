@@ -16,7 +16,7 @@ from coursekit.nn.patchgan import (
     receptive_field,
 )
 from coursekit.nn.resnet import ResnetBlock, ResnetGenerator
-from coursekit.nn.spade import SPADEGenerator, SPADEResBlock
+from coursekit.nn.spade import ConcatNorm, SPADEGenerator, SPADEResBlock
 from coursekit.nn.unet import UNetGenerator, check_image_batch
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "ResnetEncoder",
     "ResnetGenerator",
     "SPADE",
+    "ConcatNorm",
     "SPADEGenerator",
     "SPADEResBlock",
     "UNetGenerator",

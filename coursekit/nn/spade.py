@@ -11,6 +11,12 @@ A SPADE residual block (thesis Fig. 2.5): SPADE, LeakyReLU(0.2), 3x3 conv, twice
 is learnt (SPADE, 1x1 conv without bias) only where the number of channels changes. Unlike
 pix2pixHD's blocks it normalises *before* each convolution.
 
+``condition="concat"`` is the baseline SPADE is measured against (thesis Table 2.3, "decoder
+w/ Concat"): the same decoder with an ordinary normalisation (learnt affine) in place of each
+SPADE layer, and the label map concatenated to the input of every convolution instead
+(:class:`ConcatNorm`). The label map then still reaches every layer; what differs is that it
+enters *after* the normalisation, as extra channels, rather than as its scale and shift.
+
 At 256 px the reference starts at 8x8 with ``16 * ngf`` channels and has 7 blocks: 16 ngf twice
 at 8 and 16 px, then 16, 8, 4, 2 and 1 ngf at 16 ... 256 px with ``ngf = 64``
 (``--num_upsampling_layers normal``: 5 upsamplings).
@@ -31,6 +37,35 @@ def _maybe_spectral(conv: nn.Module, on: bool) -> nn.Module:
     return spectral_norm(conv) if on else conv
 
 
+class ConcatNorm(nn.Module):
+    """``[norm(h), m]``: a normalisation with a learnt per-channel affine, then the label map
+    resized by nearest neighbour and concatenated as ``label_channels`` more channels for the
+    next conv to read (the "w/ Concat" rows of thesis Table 2.3). Output: ``channels +
+    label_channels`` channels."""
+
+    def __init__(self, channels: int, label_channels: int, norm: str = "batch"):
+        super().__init__()
+        if norm not in ("batch", "instance"):
+            raise ValueError(f"the norm must be 'batch' or 'instance', got {norm!r}")
+        self.label_channels = label_channels
+        self.norm = (nn.BatchNorm2d(channels) if norm == "batch"
+                     else nn.InstanceNorm2d(channels, affine=True))
+
+    def forward(self, h: Tensor, labels: Tensor) -> Tensor:
+        m = F.interpolate(labels, size=tuple(h.shape[-2:]), mode="nearest")
+        return torch.cat([self.norm(h), m], dim=1)
+
+
+def _conditioned_norm(condition: str, channels: int, label_channels: int, hidden: int,
+                      kernel: int, norm: str) -> tuple[nn.Module, int]:
+    """(the layer, the channels it adds) for ``condition`` "spade" or "concat"."""
+    if condition == "spade":
+        return SPADE(channels, label_channels, hidden, kernel, norm), 0
+    if condition == "concat":
+        return ConcatNorm(channels, label_channels, norm), label_channels
+    raise ValueError(f"condition must be 'spade' or 'concat', got {condition!r}")
+
+
 class SPADEResBlock(nn.Module):
     """``x -> shortcut(x) + conv(act(SPADE(conv(act(SPADE(x, m))), m)))`` (thesis Fig. 2.5).
 
@@ -40,20 +75,24 @@ class SPADEResBlock(nn.Module):
         hidden, kernel, norm: the SPADE layers' embedding width, kernel size and parameter-free
             norm (see :class:`~coursekit.nn.norm.SPADE`).
         spectral: spectral normalisation on the block's convs (the reference), not on SPADE's.
+        condition: "spade", or "concat" for the Table 2.3 baseline (:class:`ConcatNorm` in
+            place of each SPADE layer; ``hidden`` and ``kernel`` then unused).
     """
 
     def __init__(self, c_in: int, c_out: int, label_channels: int, hidden: int = 128,
-                 kernel: int = 3, norm: str = "batch", spectral: bool = True):
+                 kernel: int = 3, norm: str = "batch", spectral: bool = True,
+                 condition: str = "spade"):
         super().__init__()
         middle = min(c_in, c_out)
         self.learned_shortcut = c_in != c_out
-        self.norm_0 = SPADE(c_in, label_channels, hidden, kernel, norm)
-        self.conv_0 = _maybe_spectral(nn.Conv2d(c_in, middle, 3, padding=1), spectral)
-        self.norm_1 = SPADE(middle, label_channels, hidden, kernel, norm)
-        self.conv_1 = _maybe_spectral(nn.Conv2d(middle, c_out, 3, padding=1), spectral)
+        layer = lambda c: _conditioned_norm(condition, c, label_channels, hidden, kernel, norm)  # noqa: E731
+        self.norm_0, extra = layer(c_in)
+        self.conv_0 = _maybe_spectral(nn.Conv2d(c_in + extra, middle, 3, padding=1), spectral)
+        self.norm_1, extra = layer(middle)
+        self.conv_1 = _maybe_spectral(nn.Conv2d(middle + extra, c_out, 3, padding=1), spectral)
         if self.learned_shortcut:
-            self.norm_s = SPADE(c_in, label_channels, hidden, kernel, norm)
-            self.conv_s = _maybe_spectral(nn.Conv2d(c_in, c_out, 1, bias=False), spectral)
+            self.norm_s, extra = layer(c_in)
+            self.conv_s = _maybe_spectral(nn.Conv2d(c_in + extra, c_out, 1, bias=False), spectral)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         shortcut = self.conv_s(self.norm_s(x, labels)) if self.learned_shortcut else x
@@ -89,12 +128,13 @@ class SPADEGenerator(nn.Module):
         ngf: base width; the first blocks have ``16 * ngf`` channels.
         nz: 0 starts from the label map downsampled by nearest neighbour and a 3x3 conv; > 0
             from a linear layer of z (the reference's VAE mode, z_dim 256).
-        hidden, kernel, norm, spectral: the blocks' settings (see :class:`SPADEResBlock`).
+        hidden, kernel, norm, spectral, condition: the blocks' settings (see
+            :class:`SPADEResBlock`).
     """
 
     def __init__(self, label_channels: int, image_size: int = 256, num_up: int = 5, ngf: int = 64,
                  nz: int = 0, hidden: int = 128, kernel: int = 3, norm: str = "batch",
-                 spectral: bool = True, out_channels: int = 3):
+                 spectral: bool = True, out_channels: int = 3, condition: str = "spade"):
         super().__init__()
         if image_size % 2**num_up:
             raise ValueError(f"image_size {image_size} must be a multiple of 2**num_up = "
@@ -107,7 +147,7 @@ class SPADEGenerator(nn.Module):
         else:
             self.stem = nn.Conv2d(label_channels, top, 3, padding=1)
         self.blocks = nn.ModuleList(
-            SPADEResBlock(a, b, label_channels, hidden, kernel, norm, spectral)
+            SPADEResBlock(a, b, label_channels, hidden, kernel, norm, spectral, condition)
             for a, b in spade_widths(ngf, num_up))
         self.to_image = nn.Conv2d(self.blocks[-1].conv_1.out_channels, out_channels, 3, padding=1)
 

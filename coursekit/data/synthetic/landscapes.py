@@ -60,6 +60,7 @@ __all__ = [
     "segment_landscapes",
     "classify_landscape_style",
     "score_landscapes",
+    "uniform_map_recall",
     "stroke_faithfulness",
 ]
 
@@ -794,6 +795,27 @@ def score_landscapes(photos: torch.Tensor, labels: torch.Tensor, styles=None) ->
     detail = (hp * interior).sum() / interior.sum().clamp_min(1.0)
     return {**segmentation_scores(pred, lab, c), "detail": float(detail)}
 
+
+
+def uniform_map_recall(translate, size: int = 64, styles=None) -> dict[str, float]:
+    """The wash-out test (thesis §2.3, Fig. 2.3) on a trained model: each class's recall on the
+    label map that it fills entirely.
+
+    ``translate`` maps label colours (N, 3, H, W) in [-1, 1] (the items' ``"A"``) to photos. For
+    every class k the ``size`` x ``size`` map of k alone is translated on its own (batch 1, as a
+    painter does), and the recall is the fraction of the photo's pixels that
+    :func:`segment_landscapes` (``styles`` as there) reads as k. A generator whose normalisation
+    washes uniform maps out paints one photo whatever the class, so it recalls at most the class
+    that photo looks like: a mean recall near 1/8 over the eight classes.
+    """
+    recall = {}
+    for k, name in enumerate(LANDSCAPE_CLASSES):
+        colours = to_tensor(palette_image(np.full((size, size), k), LANDSCAPE_PALETTE))[None]
+        with torch.no_grad():
+            photo = translate(colours)
+        _check_images(photo, "translate's output")
+        recall[name] = float((segment_landscapes(photo.float().cpu(), styles) == k).double().mean())
+    return recall
 
 #: Distance scale of :func:`stroke_faithfulness`'s score: ``score = exp(-distance / 0.25)``.
 #: Measured at 64 px ([-1, 1] units, RMS over 16x16 blocks): a photo against its own strokes
