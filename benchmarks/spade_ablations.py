@@ -27,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -39,6 +41,9 @@ from coursekit.train import fit, seed_everything
 from coursekit.train.profile import measure_training_cost
 
 DATA = "synthetic-landscapes:day-summer"
+
+
+RUNS = Path(tempfile.mkdtemp(prefix="spade_ablations_"))  # each run's checkpoints, fresh
 
 
 def rows(steps: int, size: int) -> dict[str, tuple[str, object]]:
@@ -56,7 +61,7 @@ def rows(steps: int, size: int) -> dict[str, tuple[str, object]]:
 def with_steps(config, name: str, steps: int):
     return replace(config, train=replace(
         config.train, steps=steps, decay_steps=steps // 2, data=DATA,
-        out_dir=f"/tmp/spade_ablations/{name}", progress=False, sample_every=0,
+        out_dir=str(RUNS / name), progress=False, sample_every=0,
         checkpoint_every=0, log_every=200))
 
 
