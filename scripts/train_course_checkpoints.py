@@ -4,7 +4,7 @@
     python scripts/train_course_checkpoints.py --list
 
 NAME is one of COURSE below: a method, the synthetic dataset it trains on and its
-``Config.course()`` preset. The run (a normal coursekit run folder, resumable with the same
+``Config.course()`` preset (with ``OVERRIDES[NAME]`` where a checkpoint differs from it). The run (a normal coursekit run folder, resumable with the same
 command) goes to ``RUNS/NAME``; when it has finished, the trained networks are scored on the
 dataset's whole test split (``coursekit eval``'s scores) and written with their card to
 ``coursekit/checkpoints/NAME`` (``coursekit.pretrained.save``), which the package ships.
@@ -36,6 +36,22 @@ COURSE = {
     "bicyclegan-facades": ("bicyclegan", "synthetic-facades", 50),
     # SPADE without its VAE is deterministic: one style, as its fast preset.
     "spade-landscapes": ("spade", "synthetic-landscapes:day-summer", 50),
+    # Lecture 5's comparisons with SPADE: pix2pix's U-Net and a ResNet generator with instance
+    # norm (pix2pixHD-like), for as many steps as spade-landscapes, on the same data.
+    "pix2pix-landscapes": ("pix2pix", "synthetic-landscapes:day-summer", 50),
+    "resnet-in-landscapes": ("pix2pix", "synthetic-landscapes:day-summer", 50),
+    # SPADE in VAE mode on all nine styles: the style code picks the time of day and season.
+    "spade-vae-landscapes": ("spade", "synthetic-landscapes", 50),
+}
+_SPADE_STEPS = dict(steps=6000, decay_steps=3000, eval_every=1000, sample_every=1000,
+                    checkpoint_every=500, log_every=100)
+#: name -> overrides of the method's Config.course() (those of its TrainConfig under "train").
+OVERRIDES = {
+    "pix2pix-landscapes": dict(train=_SPADE_STEPS),
+    "resnet-in-landscapes": dict(generator="resnet", norm="instance", n_blocks=6, ngf=16,
+                                 train=_SPADE_STEPS),
+    # The paper's 256-d code; a 16-filter encoder keeps G + E under the 8 MB budget (4.9 MB).
+    "spade-vae-landscapes": dict(use_vae=True, nef=16),
 }
 ROOT = Path(__file__).resolve().parents[1]
 #: A shipped checkpoint's budget (issue 12): at most 8 MB each (all together at most 40 MB).
@@ -76,7 +92,9 @@ def main() -> None:
         return
     method_name, data, n_eval = COURSE[args.name]
     module = load_method_module(method_name)
-    config = module.Config.course()
+    overrides = dict(OVERRIDES.get(args.name, {}))
+    config = module.Config.course(**{k: v for k, v in overrides.items() if k != "train"})
+    config = replace(config, train=replace(config.train, **overrides.get("train", {})))
     device = select_device(args.device)
     config = replace(config, train=replace(config.train, out_dir=str(Path(args.runs) / args.name),
                                            device=str(device), resume=True, data=data))
