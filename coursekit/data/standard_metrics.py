@@ -67,7 +67,8 @@ from torch import Tensor, nn
 
 __all__ = ["METRICS", "KID_SUBSETS", "KID_SUBSET_SIZE", "INSTALL_HINT", "MissingExtraError",
            "MissingWeightsError", "WeightFile", "parse_metric_names", "weights_folder",
-           "weight_files", "check_standard_metrics", "standard_metrics", "lpips_diversity"]
+           "weight_files", "check_weights", "damaged_weights_error", "WEIGHT_LOAD_ERRORS",
+           "check_standard_metrics", "standard_metrics", "lpips_diversity"]
 
 #: The metrics this module computes, as named on the command line (``--metrics fid,kid,lpips``).
 METRICS = ("fid", "kid", "lpips")
@@ -227,6 +228,13 @@ def _damaged(file: WeightFile, err: BaseException) -> MissingWeightsError:
 
 # Errors of torch.load / load_state_dict on a truncated, damaged or foreign file.
 _LOAD_ERRORS = (RuntimeError, EOFError, OSError, pickle.UnpicklingError)
+
+# Public names of the weights helpers, for the other modules that load pretrained networks
+# (coursekit.nn.perceptual: VGG-19). The private names stay the ones called here, so that
+# patching them in a test still reaches every caller in this module.
+check_weights = _check_weights
+damaged_weights_error = _damaged
+WEIGHT_LOAD_ERRORS = _LOAD_ERRORS
 
 
 def _inception(device: torch.device) -> nn.Module:

@@ -15,6 +15,7 @@ from coursekit.nn.patchgan import (
     patchgan_layers_for,
     receptive_field,
 )
+from coursekit.nn.perceptual import VGGFeatures, VGGLoss
 from coursekit.nn.resnet import ResnetBlock, ResnetGenerator
 from coursekit.nn.spade import ConcatNorm, SPADEGenerator, SPADEResBlock
 from coursekit.nn.unet import UNetGenerator, check_image_batch
@@ -35,6 +36,8 @@ __all__ = [
     "SPADEGenerator",
     "SPADEResBlock",
     "UNetGenerator",
+    "VGGFeatures",
+    "VGGLoss",
     "adain",
     "channel_stats",
     "feature_matching_loss",
