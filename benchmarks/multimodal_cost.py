@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 
 from coursekit.models import load_method_module
-from coursekit.models.profile import training_cost_in_fresh_process
+from coursekit.models.profile import (add_cost_arguments, cost_preamble,
+                                      training_cost_in_fresh_process)
 
 
 def preset(method: str, name: str, size: int | None):
@@ -35,19 +36,11 @@ def preset(method: str, name: str, size: int | None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--iters", type=int, default=5, help="timed iterations (median)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    add_cost_arguments(parser)
     parser.add_argument("--size", type=int, default=64,
                         help="image size of the paper presets (256 is the paper's; slow on a CPU)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
-    if args.iters < 1 or args.warmup < 0:
-        parser.error("--iters must be >= 1 and --warmup >= 0")
-    memory_kind = ("torch.cuda.max_memory_allocated" if args.device.startswith("cuda")
-                   else "peak RSS increase")
-    print(f"device {args.device}, {args.threads} CPU threads, median of {args.iters} iterations "
-          f"after {args.warmup} warm-up; memory = {memory_kind}")
+    print(cost_preamble(parser, args))
     header = (f"{'method':<11} {'preset':<6} {'size':>4} {'batch':>5} {'G':>12}  {'s/iter':>8} "
               f"{'memory MB':>10} {'GFLOP':>8}  {'time/p2p':>8} {'mem/p2p':>7} {'flop/p2p':>8}")
     print(header)

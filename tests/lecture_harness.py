@@ -91,6 +91,23 @@ def execute_fast(notebook: Path, tmp_dir: Path, threads: int | None = None, time
     return nb, json.loads(text)
 
 
+def settings_namespace(notebook: Path, monkeypatch, tmp_path, fast: bool) -> dict:
+    """The notebook's imports cell (its second code cell) and its cell tagged ``settings``, run
+    with ``FAST`` forced and temporary folders under ``tmp_path``: the settings of either mode
+    without running anything heavy."""
+    import tempfile
+
+    import torch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cells = [c for c in read(notebook).cells if c.cell_type == "code"]
+    (settings,) = [c for c in cells if "settings" in c.metadata.get("tags", [])]
+    namespace = {"FAST": fast, "SEED": 0, "torch": torch, "__name__": "__main__"}  # cell 1's
+    exec(compile(cells[1].source, "imports-cell", "exec"), namespace)
+    exec(compile(settings.source, "settings-cell", "exec"), namespace)
+    return namespace
+
+
 def image_count(nb) -> int:
     """How many PNG pictures the executed notebook's code cells show."""
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"

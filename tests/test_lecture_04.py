@@ -108,18 +108,7 @@ def test_the_checkpoint_spreads_over_z_like_the_data_not_like_pix2pix(executed):
 
 # ----------------------------------------------------------------------------- the two modes
 def _settings_namespace(monkeypatch, tmp_path, fast: bool):
-    """The imports cell and the settings cell, run with FAST forced."""
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    cells = [c for c in _read().cells if c.cell_type == "code"]
-    (settings,) = [c for c in cells if "settings" in c.metadata.get("tags", [])]
-    import torch
-
-    namespace = {"FAST": fast, "SEED": 0, "torch": torch, "__name__": "__main__"}  # cell 1's
-    exec(compile(cells[1].source, "imports-cell", "exec"), namespace)
-    exec(compile(settings.source, "settings-cell", "exec"), namespace)
-    return namespace
+    return harness.settings_namespace(NOTEBOOK, monkeypatch, tmp_path, fast)
 
 
 def test_full_mode_trains_the_paper_preset_with_each_ablation(monkeypatch, tmp_path):

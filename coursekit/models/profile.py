@@ -26,7 +26,27 @@ import torch
 from coursekit.models import config_from_dict, load_method_module
 from coursekit.train.profile import measure_training_cost
 
-__all__ = ["training_cost_in_fresh_process"]
+__all__ = ["training_cost_in_fresh_process", "add_cost_arguments", "cost_preamble"]
+
+
+def add_cost_arguments(parser) -> None:
+    """The options every ``benchmarks/*_cost.py`` takes: --device, --iters, --warmup, --threads
+    (checked by :func:`cost_preamble`)."""
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--iters", type=int, default=5, help="timed iterations (median)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+
+
+def cost_preamble(parser, args) -> str:
+    """The first line of a cost table (device, threads, iterations, what the memory column
+    measures), after checking the options of :func:`add_cost_arguments`."""
+    if args.iters < 1 or args.warmup < 0:
+        parser.error("--iters must be >= 1 and --warmup >= 0")
+    memory_kind = ("torch.cuda.max_memory_allocated" if args.device.startswith("cuda")
+                   else "peak RSS increase")
+    return (f"device {args.device}, {args.threads} CPU threads, median of {args.iters} "
+            f"iterations after {args.warmup} warm-up; memory = {memory_kind}")
 
 
 def training_cost_in_fresh_process(method_name: str, config, device: str = "cpu",
