@@ -239,6 +239,33 @@ def _open_data(module, method_name: str, data: str, split: str, size: int, purpo
     return dataset
 
 
+def _fit_label_channels(method_name: str, config, dataset, data: str, *,
+                        trained: str | None = None, log=None):
+    """A model that reads one-hot label maps (a config with ``label_channels``: SPADE) on data
+    that counts its classes (``num_classes``: ADE20K, Cityscapes, label folders): a new model
+    gets ``label_channels`` from the data (and says so on ``log``); a trained one (``trained``
+    names it: a resumed run, a checkpoint) must have as many channels as the data has
+    classes."""
+    from dataclasses import replace
+
+    classes = getattr(dataset, "num_classes", None)
+    if classes is None or not hasattr(config, "label_channels"):
+        return config
+    source = getattr(dataset, "num_classes_source", "")
+    if trained is None:
+        if log is not None:
+            print(f"{method_name}: label_channels = {classes}, the classes of {data} "
+                  f"({source})", file=log, flush=True)
+        return replace(config, label_channels=classes)
+    if config.label_channels != classes:
+        raise CLIError(
+            f"{trained} reads label maps of {config.label_channels} classes (label_channels), "
+            f"but {data} has {classes} ({source}): its one-hot maps do not fit the model. Use "
+            f"data with the same classes (for folders of your own: the same classes.txt or "
+            f"largest id), or train a new model on this data.")
+    return config
+
+
 def _train(args) -> int:
     from coursekit.train import fit, select_device
     from coursekit.train.device import FP16_ON_CPU
@@ -261,8 +288,12 @@ def _train(args) -> int:
     else:
         config = _configs(module, args, out)
     # (A run from before coursekit recorded its data trained on the default.)
-    dataset = _open_data(module, args.method, config.train.data or module.DEFAULT_DATA,
-                         args.split or "train", config.image_size, "train on")
+    data = config.train.data or module.DEFAULT_DATA
+    dataset = _open_data(module, args.method, data, args.split or "train", config.image_size,
+                         "train on")
+    resumed = checkpoint is not None and args.resume
+    config = _fit_label_channels(args.method, config, dataset, data, log=sys.stdout,
+                                 trained=f"the run in {out}" if resumed else None)
     if config.train.precision == "fp16" and select_device(config.train.device).type == "cpu":
         raise CLIError(FP16_ON_CPU)
     created = _check_writable_folder(out, "--out")
@@ -313,6 +344,7 @@ def _eval(args) -> int:
     data = args.data or recorded or module.DEFAULT_DATA
     split = args.split or "test"
     dataset = _open_data(module, args.method, data, split, config.image_size, "score")
+    _fit_label_channels(args.method, config, dataset, data, trained=str(label))
     source = ("--data" if args.data else "the data it was trained on" if recorded
               else "its default data")
     log = sys.stderr if args.json else sys.stdout
@@ -335,7 +367,12 @@ def _eval(args) -> int:
         from coursekit.data.standard_metrics import standard_metrics
 
         print(f"standard metrics, {direction}: {protocol}", file=log, flush=True)
-        scores.update(standard_metrics(method.translate, dataset, args.metrics,
+        translate = method.translate
+        decode = getattr(dataset, "colours_to_labels", None)
+        if decode is not None and hasattr(config, "label_channels"):
+            # A label-map model on label folders: "A" shows the ids in the data's colours.
+            translate = lambda x: method.translate(decode(x))  # noqa: E731
+        scores.update(standard_metrics(translate, dataset, args.metrics,
                                        direction=direction, device=method.device))
     if args.json:
         print(json.dumps(scores, indent=2, sort_keys=True))

@@ -12,7 +12,8 @@ All of them return items as dicts of tensors (see ``docs/CONTRACTS.md``): images
 ``get_dataset`` accepts a synthetic name, a catalog name that has been downloaded with
 ``coursekit data download NAME``, ``hf:<hub id or catalog name>`` for the Hugging Face mirror
 (e.g. ``hf:huggan/facades``, through the ``datasets`` library and its cache), or the path of a
-folder (aligned ``A|B`` images, ``trainA/trainB`` folders, ...).
+folder (aligned ``A|B`` images, ``trainA/trainB`` folders, label maps beside photos as in
+ADE20K and Cityscapes: ``coursekit.data.labels``, ...).
 """
 from __future__ import annotations
 

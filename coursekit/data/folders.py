@@ -1,6 +1,8 @@
 """Datasets made of image folders: the layouts of the pix2pix / CycleGAN archives, and your own.
 
-Four layouts are understood (``open_folder`` picks the right one):
+Four layouts are understood (``open_folder`` picks the right one), besides the label-map
+layouts of :mod:`coursekit.data.labels` (ADE20K, Cityscapes, ``labels/`` + ``images/``), which
+``open_folder`` checks first:
 
 * **aligned** (pix2pix archives): ``ROOT/train/*.jpg``, ``ROOT/val/``, ``ROOT/test/``; each
   image holds A in its left half and B in its right half -> :class:`AlignedFolder`.
@@ -58,7 +60,12 @@ _LAYOUTS_HELP = """Accepted layouts (ROOT is the folder given):
   ROOT/{split}A/, ROOT/{split}B/  unaligned CycleGAN domains (e.g. trainA/, trainB/)
   ROOT/A/{split}/, ROOT/B/{split}/ paired files matched by name (A/train/1.png <-> B/train/1.png)
   ROOT/A/, ROOT/B/               paired files matched by name, no split folders
-  ROOT/*.png                     a single folder of images (items have only "A")"""
+  ROOT/*.png                     a single folder of images (items have only "A")
+Label maps (class ids, one PNG per photo) -> photos, items with "labels" (coursekit.data.labels):
+  ROOT/images/training/*.jpg, ROOT/annotations/training/*.png              ADE20K
+  ROOT/leftImg8bit/train/CITY/*_leftImg8bit.png, ROOT/gtFine/train/CITY/*_gtFine_labelIds.png
+                                                                            Cityscapes
+  ROOT/images/{split}/NAME.jpg, ROOT/labels/{split}/NAME.png               your own"""
 
 
 #: Width / height of an aligned A|B image: 2 for square halves (every pix2pix dataset); halves
@@ -452,6 +459,7 @@ class SingleFolder(_FolderDataset):
 # ----------------------------------------------------------------------------- detection
 _TRANSFORM_KEYS = frozenset({"preprocess", "load_size", "crop_size", "flip", "transform"})
 _UNALIGNED_KEYS = frozenset({"serial", "seed"})
+_LABEL_KEYS = frozenset({"num_classes"})
 
 
 def _has_images(folder: Path) -> bool:
@@ -474,11 +482,14 @@ def _split_names(path: Path) -> list[str]:
 
 
 def open_folder(path: str | os.PathLike, split: str = "train",
-                **kwargs: Any) -> AlignedFolder | UnalignedFolders | PairedFolders | SingleFolder:
+                **kwargs: Any) -> _FolderDataset:
     """Open a folder dataset, detecting its layout.
 
     Detection order (the first that matches wins):
 
+    0. label maps beside photos (``images/`` + ``annotations/``: ADE20K; ``leftImg8bit/`` +
+       ``gtFine/``: Cityscapes; ``images/`` + ``labels/``: your own) ->
+       :class:`coursekit.data.labels.LabelFolders`
     1. ``path/{split}A/`` or ``path/{split}B/`` exists -> :class:`UnalignedFolders`
     2. ``path/A/{split}/`` and ``path/B/{split}/`` exist -> :class:`PairedFolders`
     3. ``path/{split}/`` exists -> :class:`AlignedFolder` (A|B side by side)
@@ -489,18 +500,19 @@ def open_folder(path: str | os.PathLike, split: str = "train",
         path: the dataset folder.
         split: ``"train"``, ``"val"``, ``"test"``... (ignored by layouts 4 and 5).
         **kwargs: ``preprocess``, ``load_size``, ``crop_size``, ``flip``, ``transform``;
-            ``serial`` and ``seed`` (used by unaligned folders, ignored by the others).
+            ``serial`` and ``seed`` (used by unaligned folders, ignored by the others);
+            ``num_classes`` (used by label-map folders, ignored by the others).
 
     Raises:
         FileNotFoundError: ``path`` does not exist, or lacks the requested split.
         DataFolderError: no layout matches; the message lists the accepted layouts.
         TypeError: an unknown keyword argument.
     """
-    unknown = set(kwargs) - _TRANSFORM_KEYS - _UNALIGNED_KEYS
+    unknown = set(kwargs) - _TRANSFORM_KEYS - _UNALIGNED_KEYS - _LABEL_KEYS
     if unknown:
         raise TypeError(
             f"open_folder got unexpected argument(s) {', '.join(sorted(unknown))}; accepted: "
-            f"{', '.join(sorted(_TRANSFORM_KEYS | _UNALIGNED_KEYS))}")
+            f"{', '.join(sorted(_TRANSFORM_KEYS | _UNALIGNED_KEYS | _LABEL_KEYS))}")
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"Dataset folder {path} does not exist.\n"
@@ -511,8 +523,16 @@ def open_folder(path: str | os.PathLike, split: str = "train",
     transform_kw = {k: v for k, v in kwargs.items() if k in _TRANSFORM_KEYS}
     train = split == "train"
 
+    from coursekit.data.labels import LabelFolders, detect_label_layout  # (imports this module)
+
+    found = detect_label_layout(path)
+    if found is not None:
+        layout, root = found
+        return LabelFolders(root, split, layout=layout, num_classes=kwargs.get("num_classes"),
+                            **transform_kw)
     if (path / f"{split}A").is_dir() or (path / f"{split}B").is_dir():
-        return UnalignedFolders(path, split, **kwargs)
+        return UnalignedFolders(path, split, **{k: v for k, v in kwargs.items()
+                                                if k not in _LABEL_KEYS})
     if (path / "A" / split).is_dir() and (path / "B" / split).is_dir():
         return PairedFolders(path / "A" / split, path / "B" / split, train=train, **transform_kw)
     if (path / split).is_dir():

@@ -157,11 +157,16 @@ class PairTransform:
         return PairParams(crop_xy=crop_xy, flip=flip)
 
     # -- application ------------------------------------------------------------------------
-    def apply_pil(self, img: Image.Image, params: PairParams) -> Image.Image:
-        """Apply resize, crop and flip with the given parameters (no randomness here)."""
+    def apply_pil(self, img: Image.Image, params: PairParams,
+                  resample: int | None = None) -> Image.Image:
+        """Apply resize, crop and flip with the given parameters (no randomness here).
+
+        ``resample`` overrides the transform's filter for this image: class-index label maps
+        are resized with ``Image.Resampling.NEAREST`` (an interpolated id is no class), their
+        photo with the transform's own filter, under the same ``params``."""
         size = self.resized_size(*img.size)
         if size != img.size:
-            img = img.resize(size, self.resample)
+            img = img.resize(size, self.resample if resample is None else resample)
         if params.crop_xy is not None:
             x, y = params.crop_xy
             img = img.crop((x, y, x + self.crop_size, y + self.crop_size))

@@ -286,9 +286,16 @@ class SPADEModel(Method):
     def one_hot(self, x: Tensor) -> Tensor:
         """Label maps as one-hot (N, label_channels, H, W) from class indices (N, H, W), label
         colours (N, 3, H, W) in [-1, 1] (synthetic-landscapes' palette, as items' ``"A"``;
-        each pixel takes the nearest palette colour) or one-hot maps."""
+        each pixel takes the nearest palette colour) or one-hot maps. Any number of classes
+        from indices; colours only for models of the landscape classes (label folders have
+        their own palettes: their items' ``"labels"``, or ``dataset.colours_to_labels``)."""
         c = self.config.label_channels
         if x.ndim == 4 and x.shape[1] == 3 and c != 3:
+            if c != len(LANDSCAPE_CLASSES):
+                raise ValueError(f"this model reads {c} classes: give it class indices (N, H, W) "
+                                 "(a label folder's items have them as \"labels\"); colours "
+                                 "are read through synthetic-landscapes' palette of "
+                                 f"{len(LANDSCAPE_CLASSES)} classes only")
             x = labels_from_palette(x.float(), LANDSCAPE_PALETTE)
         if x.ndim == 3:
             if not (x.dtype.is_floating_point is False or torch.equal(x, x.round())):
@@ -315,7 +322,13 @@ class SPADEModel(Method):
         """The label-map datasets' scores of G(m) (see ``coursekit.data.evaluation``)."""
         from coursekit.data.evaluation import evaluate_paired
 
-        return evaluate_paired(self.translate, dataset, "AtoB", batch_size=batch_size,
+        base = dataset
+        while isinstance(base, torch.utils.data.Subset):
+            base = base.dataset
+        # Label folders (ADE20K, Cityscapes...) draw "A" in their own palette: back to ids.
+        decode = getattr(base, "colours_to_labels", None)
+        translate = self.translate if decode is None else (lambda x: self.translate(decode(x)))
+        return evaluate_paired(translate, dataset, "AtoB", batch_size=batch_size,
                                max_items=max_items)
 
 
