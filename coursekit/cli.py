@@ -5,7 +5,7 @@
     coursekit data preview NAME --out FILE.png [--size 128] [--n 8] [--split train]
     coursekit train METHOD [--data NAME|PATH] [--split train] [--preset fast|paper] [--steps N]
                            [--out DIR] [--resume] [--device D] [--precision fp32|bf16|fp16]
-                           [--checkpoint-every N] [--keep-every N]
+                           [--checkpoint-every N] [--keep-every N] [--set KEY=VALUE ...]
     coursekit eval METHOD (--checkpoint PATH | --pretrained NAME) [--data NAME|PATH]
                           [--split test] [--json]
                           [--metrics fid,kid,lpips]
@@ -147,7 +147,49 @@ def _configs(module, args, out: Path):
             raise UsageError(f"{args.method} has no --direction: it trains both ways (or one fixed "
                            "way) on unpaired data; leave the option out")
         method["direction"] = args.direction
-    return replace(config, **method)
+    method.update(_settings(config, getattr(args, "settings", [])))
+    try:
+        return replace(config, **method)
+    except ValueError as err:  # the Config's own check of the values, e.g. a size
+        raise UsageError(f"--set: {err}") from None
+
+
+def _settings(config, pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as config fields of the types ``config`` has (numbers, true/false,
+    text, ``none`` where a field may be empty)."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(config) if f.name != "train"}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--set takes KEY=VALUE (e.g. --set lambda_vgg=0), got {pair!r}")
+        if key not in fields:
+            raise UsageError(f"--set: {type(config).__module__.rsplit('.', 1)[-1]} has no setting "
+                             f"{key!r}; its settings: {', '.join(sorted(fields))}")
+        current = getattr(config, key)
+        text = text.strip()
+        try:
+            if text.lower() == "none" and "None" in str(fields[key].type):
+                value = None
+            elif isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError("expected true or false")
+                value = text.lower() in ("true", "1", "yes")
+            elif isinstance(current, int):
+                value = int(text)
+            elif isinstance(current, float):
+                value = float(text)
+            elif isinstance(current, tuple):
+                value = tuple(type(v)(x) for v, x in zip(current, text.split(","), strict=True))
+            else:
+                value = text
+        except ValueError as err:
+            raise UsageError(f"--set {key}={text}: {key} is {current!r} by default; {err}") from None
+        out[key] = value
+    return out
 
 
 def _resumed_configs(module, args, out: Path, checkpoint: dict):
@@ -511,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write latest.pt every N steps (default: the preset's)")
     p.add_argument("--keep-every", type=_interval, default=None,
                    help="also keep step_N.pt snapshots every N steps (default 0: none)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one of the method's settings (its Config's fields, e.g. "
+                        "--set lambda_vgg=0 --set ngf=32); repeatable")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="ground-truth scores of a trained model")

@@ -165,7 +165,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from coursekit.models import config_from_dict, load_method_module
+    from coursekit.models import config_from_dict, inference_config, load_method_module
 
     folder = locate(name_or_path)
     info, about = _read_json(folder / CONFIG), _read_json(folder / CARD)
@@ -180,7 +180,7 @@ def load(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
                               "shipped checkpoint), or write the folder again with "
                               "coursekit.pretrained.save.")
     module = load_method_module(info["method"])
-    method = module.build(config_from_dict(module.Config, info["config"]))
+    method = module.build(inference_config(config_from_dict(module.Config, info["config"])))
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as err:

@@ -67,3 +67,38 @@ def test_direction_is_refused_by_methods_that_have_none(tmp_path, capsys, method
 def test_eval_of_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["eval", "pix2pix", "--checkpoint", str(tmp_path / "nope.pt")]) == 1
     assert "nope.pt" in capsys.readouterr().err
+
+
+
+def test_set_changes_the_methods_settings_with_their_types(tmp_path, capsys, monkeypatch):
+    from coursekit.models import config_from_dict, spade
+    from coursekit.train import load_checkpoint
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    out = tmp_path / "run"
+    args = ["train", "spade", "--steps", "1", "--out", str(out), "--set", "image_size=32",
+            "--set", "num_up=3", "--set", "ngf=2", "--set", "spade_hidden=8", "--set", "ndf=4",
+            "--set", "d_layers=1", "--set", "spectral_G=false", "--set", "betas=0.5,0.9"]
+    assert main(args) == 0
+    config = config_from_dict(spade.Config, load_checkpoint(out / "latest.pt")["method_config"])
+    assert (config.image_size, config.ngf, config.spectral_G, config.betas) == (32, 2, False, (0.5, 0.9))
+    capsys.readouterr()
+    # The paper preset asks for VGG-19's weights: missing, the error says how to do without.
+    assert main(["train", "spade", "--preset", "paper", "--steps", "1",
+                 "--out", str(tmp_path / "paper")]) == 1
+    err = capsys.readouterr().err
+    assert "vgg19-dcbb9e9d.pth" in err and "--set lambda_vgg=0" in err
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("lambda_vg=0", "has no setting 'lambda_vg'"),
+    ("ngf=wide", "ngf=wide: ngf is 8 by default"),
+    ("spectral_G=maybe", "expected true or false"),
+    ("lambda_vgg", "takes KEY=VALUE"),
+    ("image_size=72", "multiple of 2**num_up"),
+])
+def test_set_errors_say_what_is_wrong(tmp_path, capsys, pair, message):
+    out = tmp_path / "run"
+    assert main(["train", "spade", "--steps", "1", "--out", str(out), "--set", pair]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

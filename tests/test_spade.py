@@ -97,6 +97,8 @@ def test_presets_and_bad_settings():
             paper.lambda_kl, paper.nz, paper.gan_mode, paper.d_scales) == (
         256, 64, 5, 128, 10.0, 0.05, 256, "hinge", 2)
     assert paper.train.batch_size == 32 and (paper.train.epochs, paper.train.epochs_decay) == (100, 100)
+    # The perceptual loss: the paper's weight, and off in the CPU presets (no VGG-19 weights).
+    assert paper.lambda_vgg == 10.0 and Config.fast().lambda_vgg == Config.course().lambda_vgg == 0.0
     assert Config.fast().image_size == 64
     assert Config.fast().train.data == "synthetic-landscapes:day-summer"  # one style (see fast)
     with pytest.raises(ValueError, match="multiple of 2\\*\\*num_up"):
@@ -189,3 +191,52 @@ def test_the_course_checkpoint_recalls_every_class_on_uniform_maps():
     recall = uniform_map_recall(m.translate, m.config.image_size, style_id("day-summer"))
     # Measured: 0.93 (snow) to 1.00 (water), mean 0.975.
     assert min(recall.values()) > 0.85, recall
+
+
+
+# ----------------------------------------------------------------------------- the VGG loss
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    """torchvision's VGG-19 conv trunk, random, saved as torchvision names its keys (the
+    classifier left out: 80 MB instead of 548; only the trunk is read)."""
+    import torchvision
+
+    torch.manual_seed(0)
+    state = torchvision.models.vgg19(weights=None).state_dict()
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-trunk.pth"
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, path)
+    yield path
+    path.unlink()
+
+
+def test_the_perceptual_loss_is_added_with_its_weight_and_never_saved(vgg_file):
+    from coursekit.models import inference_config
+    from coursekit.nn import VGGLoss
+
+    m = tiny(lambda_vgg=2.0, vgg_weights=str(vgg_file), lambda_feat=3.0)
+    b = batch()
+    labels, real = m.label_map(b), b["B"]
+    fake = m.G(labels)
+    losses = m.generator_loss(labels, real, fake)
+    expected_vgg = VGGLoss(vgg_file)(fake, real)  # a separate VGG from the same file
+    assert losses["G_vgg"].item() == pytest.approx(expected_vgg.item(), rel=1e-5)
+    assert losses["G"].item() == pytest.approx(
+        (losses["G_gan"] + 3.0 * losses["G_feat"] + 2.0 * losses["G_vgg"]).item(), rel=1e-6)
+    # Frozen and not a network: no optimizer, no DDP wrapper, nothing in any checkpoint.
+    assert set(m.networks()) == {"G", "D"}
+    assert not [k for k in m.state_dict() if "vgg" in k]
+    assert "G_vgg" in m.training_step(b)
+    # A model trained with it translates without the weights.
+    assert inference_config(m.config).lambda_vgg == 0.0
+    assert m.config.lambda_vgg == 2.0  # the training settings themselves are left alone
+
+
+def test_missing_vgg_weights_name_the_file_and_the_way_out(monkeypatch, tmp_path):
+    from coursekit.data.standard_metrics import MissingWeightsError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match="vgg19-dcbb9e9d.pth") as err:
+        tiny(lambda_vgg=10.0)
+    assert "lambda_vgg=0" in str(err.value) and str(tmp_path) in str(err.value)
+    with pytest.raises(ValueError, match="loss weights must be >= 0"):
+        Config.fast(lambda_vgg=-1.0)

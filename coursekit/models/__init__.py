@@ -49,6 +49,13 @@ def load_method_module(name: str) -> ModuleType:
     return importlib.import_module(METHODS[name])
 
 
+def inference_config(config):
+    """``config`` without what only training needs (``Config.for_inference()`` where a method has
+    one: SPADE's VGG loss, whose weights a machine that only translates need not have)."""
+    for_inference = getattr(config, "for_inference", None)
+    return for_inference() if callable(for_inference) else config
+
+
 def config_from_dict(cls: type, values: dict[str, Any]):
     """Rebuild a (possibly nested) config dataclass from ``dataclasses.asdict`` output, e.g. the
     ``method_config`` stored in a checkpoint. Unknown keys are an error: the checkpoint comes
@@ -109,7 +116,7 @@ def load_trained(name: str, checkpoint: str | os.PathLike, *, with_checkpoint: b
         raise ValueError(f"{checkpoint} does not record the settings of the model it holds "
                          f"(written by an older coursekit?); build {name} with those settings "
                          "and use coursekit.train.load_weights(method, path) instead.")
-    config = config_from_dict(module.Config, saved)
+    config = inference_config(config_from_dict(module.Config, saved))
     method = module.build(config)
     load_method_state(method, saved_checkpoint["method"], Path(checkpoint))
     return (method, config, saved_checkpoint) if with_checkpoint else (method, config)
