@@ -195,7 +195,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
         "conditional_d": {"conditional_d": True},
     },
     "spade": {"vae": {"use_vae": True}, "no_feature_matching": {"lambda_feat": 0.0},
-              "instance_norm": {"norm_G": "instance"}},
+              "instance_norm": {"norm_G": "instance"}, "concat": {"condition": "concat"},
+              "random_input": {"random_input": True}},
 }
 
 
