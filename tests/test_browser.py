@@ -413,22 +413,17 @@ def test_style_explorer_in_jupyterlab_and_chromium(tmp_path):
 
 
 # ----------------------------------------------------------------------------- landscape painter
-# Four tiny untrained 32-px models (SPADE, SPADE in VAE mode, pix2pix, ResNet + IN): the painter
-# only needs photos that change with the map.
+# The course checkpoints that lecture 5's painter shows (SPADE, pix2pix's U-Net, ResNet + IN and
+# SPADE in VAE mode, 64 px): the browser drives what a student sees.
 _PAINTER_CELLS = [
     """import torch
-from coursekit.models import pix2pix, spade
-from coursekit.nn import ResnetGenerator
+from coursekit import pretrained
 from coursekit.widgets import LandscapePainter
 
-torch.manual_seed(0)
-tiny = dict(image_size=32, num_up=3, ngf=2, spade_hidden=8, ndf=4, d_layers=1)
-resnet_in = ResnetGenerator(3, 3, ngf=4, n_blocks=1, norm="instance").eval()
-models = {"SPADE": spade.build(spade.Config.fast(**tiny)),
-          "SPADE (VAE)": spade.build(spade.Config.fast(**tiny, use_vae=True, nz=8, nef=4,
-                                                       e_blocks=2)),
-          "pix2pix": pix2pix.build(pix2pix.Config.fast(image_size=32, num_downs=5, ngf=4, ndf=4)),
-          "ResNet + IN": lambda x: resnet_in(x)}""",
+models = {"SPADE": pretrained.load("spade-landscapes"),
+          "pix2pix U-Net": pretrained.load("pix2pix-landscapes"),
+          "ResNet + IN": pretrained.load("resnet-in-landscapes"),
+          "SPADE (VAE)": pretrained.load("spade-vae-landscapes")}""",
     """painter = LandscapePainter(models, start=5)
 painter""",
 ]
@@ -497,8 +492,10 @@ def drive_landscape_painter(work: Path, env: dict) -> dict:
             timings["paint_update_s"] = changed(spade_photo, before,
                                                 "the photo to follow the painted cells")
             assert label_map.screenshot() != before_map, "the label map should change too"
+            # 64 px, 16 cells a side: a cell is 4 px; the square brush of size 3 covers cells
+            # 11-13 x 3-5, pixels 44-56 x 12-24.
             kernel["painted"] = ask("import numpy as np\n"
-                                    "print(bool((painter.labels[22:28, 6:12] == 5).all()), "
+                                    "print(bool((painter.labels[44:56, 12:24] == 5).all()), "
                                     "painter.current_class)")
             shot("22-landscape-painted", painter)
 
@@ -524,8 +521,8 @@ def drive_landscape_painter(work: Path, env: dict) -> dict:
             kernel["style"] = ask(
                 "render = torch.stack([painter._style_photos[5]])\n"
                 "m = models['SPADE (VAE)']\n"
-                "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0]), "
-                "bool((painter.labels[22:28, 6:12] == 5).all()))")
+                "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0].float()), "
+                "bool((painter.labels[44:56, 12:24] == 5).all()))")
             shot("24-landscape-style", painter)
             shot("25-landscape-page", page)
             timings["total_s"] = round(time.monotonic() - start, 1)
