@@ -58,6 +58,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 8 * 2**20
 
 
+def course_config(name: str):
+    """The config checkpoint ``name`` trains with: its method's ``Config.course()`` with
+    ``OVERRIDES[name]``."""
+    module = load_method_module(COURSE[name][0])
+    overrides = dict(OVERRIDES.get(name, {}))
+    config = module.Config.course(**{k: v for k, v in overrides.items() if k != "train"})
+    return replace(config, train=replace(config.train, **overrides.get("train", {})))
+
+
 def commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
@@ -92,9 +101,7 @@ def main() -> None:
         return
     method_name, data, n_eval = COURSE[args.name]
     module = load_method_module(method_name)
-    overrides = dict(OVERRIDES.get(args.name, {}))
-    config = module.Config.course(**{k: v for k, v in overrides.items() if k != "train"})
-    config = replace(config, train=replace(config.train, **overrides.get("train", {})))
+    config = course_config(args.name)
     device = select_device(args.device)
     config = replace(config, train=replace(config.train, out_dir=str(Path(args.runs) / args.name),
                                            device=str(device), resume=True, data=data))

@@ -471,7 +471,7 @@ def drive_landscape_painter(work: Path, env: dict) -> dict:
             photos = painter.locator("img.coursekit-model-photo")
             assert photos.count() == 4, "one photo per model"
             label_map = painter.locator("img.coursekit-label-map")
-            spade_photo, vae_photo = photos.nth(0), photos.nth(1)
+            spade_photo, vae_photo = photos.nth(0), photos.nth(3)  # the order of models
             cells = painter.locator(".coursekit-cell")
             assert cells.count() == 16 * 16
             _wait_for(page, "the painter's photos", lambda: spade_photo.bounding_box(), 30)
@@ -513,13 +513,13 @@ def drive_landscape_painter(work: Path, env: dict) -> dict:
             painter.get_by_role("button", name="undo").click()  # its icon joins the name
             time.sleep(1.0)
             before, before_spade = vae_photo.screenshot(), spade_photo.screenshot()
-            painter.get_by_role("button", name="sunset-winter", exact=True).click()
+            painter.get_by_role("button", name="day-summer", exact=True).click()
             timings["style_update_s"] = changed(vae_photo, before,
                                                 "the VAE photo to follow a style button")
             time.sleep(0.5)
             assert spade_photo.screenshot() == before_spade, "a style leaves SPADE alone"
             kernel["style"] = ask(
-                "render = torch.stack([painter._style_photos[5]])\n"
+                "render = torch.stack([painter._style_photos[0]])\n"
                 "m = models['SPADE (VAE)']\n"
                 "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0].float()), "
                 "bool((painter.labels[44:56, 12:24] == 5).all()))")

@@ -112,7 +112,8 @@ def test_the_card_carries_the_training_curve(tmp_path):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_checkpoint_was_made_by_its_course_preset(name):
-    """The shipped networks were trained with the method's Config.course() as it is now (all but
+    """The shipped networks were trained with the method's Config.course() as it is now, with the
+    script's OVERRIDES for the checkpoint (all but
     the run's bookkeeping: folder, device, resume), so a preset changed without retraining
     and re-shipping fails here."""
     import json
@@ -126,7 +127,7 @@ def test_a_shipped_checkpoint_was_made_by_its_course_preset(name):
     module = load_method_module(method)
     shipped = config_from_dict(module.Config, json.loads(
         (pretrained.SHIPPED / name / pretrained.CONFIG).read_text())["config"])
-    preset = module.Config.course()
+    preset = script.course_config(name)  # Config.course() with the checkpoint's overrides
     assert replace(shipped, train=preset.train) == preset
     for key in ("steps", "decay_steps", "batch_size", "seed", "eval_every"):
         assert getattr(shipped.train, key) == getattr(preset.train, key), key

@@ -86,6 +86,7 @@ def test_full_mode_trains_the_paper_presets(monkeypatch, tmp_path):
         256, 64, 5, "hinge", 10.0, 1e-4, 4e-4, (0.0, 0.999), 32)
     config = ns["with_budget"](spade_config, "x", ns["STEPS"])
     assert config.train.resume and config.train.seed == 0
+    assert (config.train.epochs, config.train.epochs_decay) == (100, 100)  # the thesis's schedule
     assert not str(ns["RUN_ROOT"]).startswith(("/", ".."))  # inside the notebook's folder
 
 
