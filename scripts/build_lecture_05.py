@@ -84,6 +84,7 @@ Cityscapes, train with `coursekit train spade --data PATH` and load the result h
 code('''
 import inspect
 import json
+import os
 import tempfile
 import time
 import warnings
@@ -95,6 +96,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from coursekit import pretrained
+from coursekit.data import get_dataset
 from coursekit.data.synthetic.landscapes import (LANDSCAPE_CLASSES, SyntheticLandscapes,
                                                  style_id, uniform_map_recall)
 from coursekit.models import pix2pix, spade
@@ -504,6 +506,25 @@ def with_budget(config, key, steps):
         data="synthetic-landscapes:day-summer", **budget))
 
 
+# FULL mode on real label maps: COURSEKIT_LABEL_DATA=PATH, a folder that coursekit.data.labels
+# reads (ADE20K's ADEChallengeData2016, Cityscapes' gtFine + leftImg8bit, labels/ + images/).
+LABEL_DATA = os.environ.get("COURSEKIT_LABEL_DATA", "").strip()
+
+
+def real_spade_config(data):
+    """The thesis's SPADE for a label dataset: its classes, 256 px, 100 + 100 epochs, resumable;
+    the VGG loss as the thesis where VGG-19's weights are present, else without it (said)."""
+    from coursekit.nn.perceptual import vgg19_weight_file
+
+    vgg = vgg19_weight_file().path.is_file()
+    if not vgg:
+        print(f"no VGG-19 weights at {vgg19_weight_file().path}: training without the perceptual "
+              "loss (thesis Table 2.5: mIoU 35.2 -> 24.7 on COCO-Stuff without it)")
+    config = spade.Config.paper(label_channels=data.num_classes, lambda_vgg=10.0 if vgg else 0.0)
+    return replace(config, train=replace(config.train, seed=SEED, out_dir=str(RUN_ROOT / "real"),
+                                         resume=True, data=LABEL_DATA))
+
+
 LIVE = {
     "SPADE": (spade, spade.Config.ablation("spade", spade_base)),
     "decoder w/ Concat": (spade, spade.Config.ablation("concat", spade_base)),
@@ -627,6 +648,39 @@ cheaper networks score higher on ordinary maps: the concatenating decoder, and p
 which for SPADE's FLOPs trains 5419 iterations and reaches 0.968. The thesis's mIoU comes from
 a segmentation network on real photos after days on 8 GPUs; ours from an exact segmenter on
 synthetic ones after minutes on one CPU thread.
+''')
+
+md(r'''
+**FULL mode on real label maps.** With a GPU, set `COURSEKIT_LABEL_DATA` to a folder of label
+maps beside their photos (ADE20K's `ADEChallengeData2016`, Cityscapes' `gtFine` + `leftImg8bit`,
+or `labels/` + `images/`; `docs/cli.md`, "Label maps") before starting the notebook: the cell
+below then trains the thesis's SPADE on it (its number of classes, 256 px, 100 + 100 epochs,
+resumable from `runs/lecture05/real`) and shows test label maps, SPADE's photos and the true
+photos. There is no segmenter for real photos here, so it reports the L1 distance to the true
+photo; the thesis scores with a trained segmentation network (Table 2.1).
+''')
+
+code('''
+if FAST or not LABEL_DATA:
+    print("FULL mode with COURSEKIT_LABEL_DATA=PATH trains SPADE on those label maps here; "
+          f"this run: {'FAST mode' if FAST else 'no COURSEKIT_LABEL_DATA'}.")
+else:
+    real_train = get_dataset(LABEL_DATA, split="train", size=256)
+    real_test = get_dataset(LABEL_DATA, split="test", size=256)
+    real_config = real_spade_config(real_train)
+    print(f"{LABEL_DATA}: {real_train.num_classes} classes ({real_train.num_classes_source}), "
+          f"{len(real_train)} training and {len(real_test)} test pairs")
+    seed_everything(SEED)
+    REAL_MODEL = spade.build(real_config)
+    fit(REAL_MODEL, real_train, real_config.train)
+    REAL_MODEL.eval()
+    real_shown = [real_test[i] for i in range(min(6, len(real_test)))]
+    with torch.no_grad():
+        real_photos = REAL_MODEL.translate(torch.stack([x["labels"] for x in real_shown])).cpu()
+    image_grid({"label map": torch.stack([x["A"] for x in real_shown]), "SPADE": real_photos,
+                "true photo": torch.stack([x["B"] for x in real_shown])},
+               f"SPADE on {Path(LABEL_DATA).name} (test split)", size=1.6);
+    print(REAL_MODEL.evaluate(real_test))
 ''')
 
 md(r'''

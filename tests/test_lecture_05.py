@@ -90,6 +90,36 @@ def test_full_mode_trains_the_paper_presets(monkeypatch, tmp_path):
     assert not str(ns["RUN_ROOT"]).startswith(("/", ".."))  # inside the notebook's folder
 
 
+def test_full_mode_on_a_label_folder_takes_its_classes(monkeypatch, tmp_path):
+    """FULL mode with COURSEKIT_LABEL_DATA: the thesis's SPADE with the folder's classes, and
+    without the VGG loss (said) where its weights are missing."""
+    from PIL import Image
+    import numpy as np
+
+    from coursekit.data import get_dataset
+
+    root = tmp_path / "labels-data"
+    for split in ("train", "test"):
+        for i in range(2):
+            ids = np.zeros((24, 24), np.uint8)
+            ids[12:, :] = 1 + i  # classes 0, 1 and 2: three classes by the scan
+            (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+            (root / "images" / split).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(ids).save(root / "labels" / split / f"x{i}.png")
+            Image.fromarray(np.stack([ids * 80] * 3, -1)).save(root / "images" / split / f"x{i}.png")
+    monkeypatch.setenv("COURSEKIT_LABEL_DATA", str(root))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    ns = _settings_namespace(monkeypatch, tmp_path, fast=False)
+    assert ns["LABEL_DATA"] == str(root)
+    config = ns["real_spade_config"](get_dataset(str(root), split="train", size=32))
+    assert config.label_channels == 3 and config.lambda_vgg == 0.0
+    assert (config.image_size, config.ngf, config.lambda_feat) == (256, 64, 10.0)
+    assert config.train.resume and config.train.data == str(root)
+    assert "lecture05/real" in config.train.out_dir
+    code = harness.code(NOTEBOOK)
+    assert "real_spade_config(real_train)" in code and "fit(REAL_MODEL" in code
+
+
 # ----------------------------------------------------------------------------- running it
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
