@@ -175,3 +175,8 @@ def preview_grid(name_or_path: str, split: str = "train", size: int = 128, n: in
         rows.extend(imgs)
     grid = make_grid(torch.stack(rows), nrow=len(items), padding=2, normalize=False)
     return (grid.clamp(-1, 1) + 1) / 2
+
+
+# The label-map folder layouts register themselves with folders.open_folder (which cannot import
+# them: coursekit.data.labels builds on it).
+from coursekit.data import labels as _labels  # noqa: E402,F401

@@ -461,6 +461,12 @@ _TRANSFORM_KEYS = frozenset({"preprocess", "load_size", "crop_size", "flip", "tr
 _UNALIGNED_KEYS = frozenset({"serial", "seed"})
 _LABEL_KEYS = frozenset({"num_classes"})
 
+#: Layouts that other modules teach :func:`open_folder`, checked before the ones here:
+#: ``(detect(path) -> found or None, make(found, split, num_classes=..., **transform) ->
+#: dataset)``. ``coursekit.data.labels`` adds the label maps' (ADE20K, Cityscapes, generic);
+#: it imports this module, so it registers itself rather than being imported here.
+LAYOUT_HOOKS: list[tuple[Any, Any]] = []
+
 
 def _has_images(folder: Path) -> bool:
     try:
@@ -523,13 +529,10 @@ def open_folder(path: str | os.PathLike, split: str = "train",
     transform_kw = {k: v for k, v in kwargs.items() if k in _TRANSFORM_KEYS}
     train = split == "train"
 
-    from coursekit.data.labels import LabelFolders, detect_label_layout  # (imports this module)
-
-    found = detect_label_layout(path)
-    if found is not None:
-        layout, root = found
-        return LabelFolders(root, split, layout=layout, num_classes=kwargs.get("num_classes"),
-                            **transform_kw)
+    for detect, make in LAYOUT_HOOKS:  # the label-map layouts (coursekit.data.labels) first
+        found = detect(path)
+        if found is not None:
+            return make(found, split, num_classes=kwargs.get("num_classes"), **transform_kw)
     if (path / f"{split}A").is_dir() or (path / f"{split}B").is_dir():
         return UnalignedFolders(path, split, **{k: v for k, v in kwargs.items()
                                                 if k not in _LABEL_KEYS})

@@ -66,9 +66,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from coursekit.data.folders import (IMG_EXTENSIONS, CorruptImageError, DataFolderError,
-                                    _FolderDataset, _is_hidden, _listing, _more, list_images,
-                                    load_rgb)
+from coursekit.data.folders import (IMG_EXTENSIONS, LAYOUT_HOOKS, CorruptImageError,
+                                    DataFolderError, _FolderDataset, _is_hidden, _listing, _more,
+                                    list_images, load_rgb)
 from coursekit.data.transforms import PairTransform
 
 __all__ = [
@@ -545,3 +545,11 @@ class LabelFolders(_FolderDataset):
     def __repr__(self) -> str:
         return (f"LabelFolders({str(self.root)!r}, split={self.split!r}, layout="
                 f"{self.layout!r}: {len(self)} items, num_classes={self.num_classes})")
+
+
+def _open_found(found: tuple[str, Path], split: str, num_classes: int | None = None, **transform):
+    layout, root = found
+    return LabelFolders(root, split, layout=layout, num_classes=num_classes, **transform)
+
+
+LAYOUT_HOOKS.append((detect_label_layout, _open_found))  # open_folder / get_dataset(PATH)
