@@ -383,9 +383,9 @@ def training_config(steps: int, size: int = 32, batch: int = 8, lr: float = 1e-3
     channels), SPADE embeddings of 8, a 2-scale 1-layer PatchGAN of 8 filters, hinge loss and
     feature matching (lambda 10) as coursekit trains it, lr 1e-3 for G and D (TTUR's 1e-4 /
     4e-4 need thousands of steps; 2e-3 made one run in ten dip for a few steps), no spectral
-    norm in G."""
+    norm in G, no VGG loss (its weights are not downloaded)."""
     return Config(image_size=size, num_up=3, ngf=2, spade_hidden=8, ndf=8, d_layers=1,
-                  lr_G=lr, lr_D=lr, spectral_G=False,
+                  lr_G=lr, lr_D=lr, spectral_G=False, lambda_vgg=0.0,
                   train=TrainConfig(steps=steps, decay_steps=0, batch_size=batch))
 
 
