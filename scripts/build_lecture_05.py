@@ -98,7 +98,7 @@ import torch.nn.functional as F
 from coursekit import pretrained
 from coursekit.data import get_dataset
 from coursekit.data.synthetic.landscapes import (LANDSCAPE_CLASSES, SyntheticLandscapes,
-                                                 style_id, uniform_map_recall)
+                                                 score_landscapes, style_id, uniform_map_recall)
 from coursekit.models import pix2pix, spade
 from coursekit.models.spade import ABLATIONS, THESIS_MIOU, SPADEModel
 from coursekit.nn import SPADEGenerator, SPADEResBlock, adain, feature_matching_loss
@@ -291,7 +291,6 @@ image_grid(columns, "course checkpoints (trained): test label maps of day-summer
 
 real_photos = torch.stack([course_test[i]["B"] for i in range(len(course_test))])
 real_maps = torch.stack([course_test[i]["labels"] for i in range(len(course_test))])
-from coursekit.data.synthetic.landscapes import score_landscapes
 REAL = score_landscapes(real_photos, real_maps, DAY_SUMMER)
 print(f"{'test split (200 label maps)':<28}{'pixel acc.':>12}{'class IoU':>12}{'G params':>12}")
 print(f"{'the true photos':<28}{REAL['pixel_accuracy']:>12.3f}{REAL['class_iou']:>12.3f}{'':>12}")

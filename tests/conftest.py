@@ -43,3 +43,18 @@ def _torch_seed():
 
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail the test if anything tries to download (torch hub's fetchers and urllib)."""
+    import urllib.request
+
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a download was attempted: {args[:1]}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)

@@ -10,6 +10,8 @@ Skipped when Playwright or /usr/bin/chromium is missing, unless COURSEKIT_REQUIR
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import secrets
@@ -194,11 +196,7 @@ def drive_notebook(notebook: Path, work: Path, env: dict) -> dict:
             _wait_for(page, "the painter's images", lambda: model_photo.bounding_box(), 30)
             shot(page, "01-painter-start")
 
-            def changed(before, what):
-                t0 = time.monotonic()
-                _wait_for(page, what, lambda: model_photo.screenshot() != before, UPDATE_TIMEOUT_S,
-                          poll_s=0.1)
-                return round(time.monotonic() - t0, 2)
+            changed = functools.partial(_seconds_until_changed, page, model_photo)
 
             # 1. The floors slider, by keyboard on its handle (as a student would drag it).
             floors = painter.locator(".widget-slider").first
@@ -295,31 +293,42 @@ _KERNEL_PRINT = """async (code) => {
 }"""
 
 
-def _explorer_notebook(path: Path) -> None:
+def _widget_notebook(path: Path, sources: list[str]) -> None:
+    """A notebook of code cells ``sources``, without outputs."""
     cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-              "source": source} for source in _EXPLORER_CELLS]
+              "source": source} for source in sources]
     path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5}))
 
 
-def drive_style_explorer(work: Path, env: dict) -> dict:
-    """Open a notebook with the style explorer in JupyterLab in Chromium, drag a z slider,
-    click an encode and a random-code button. Returns timings, screenshots and the kernel's
-    answers to the checks."""
+def _seconds_until_changed(page, image, before: bytes, what: str) -> float:
+    """Seconds until the element ``image`` looks different from the screenshot ``before``."""
+    t0 = time.monotonic()
+    _wait_for(page, what, lambda: image.screenshot() != before, UPDATE_TIMEOUT_S, poll_s=0.1)
+    return round(time.monotonic() - t0, 2)
+
+
+@contextlib.contextmanager
+def _widget_in_lab(work: Path, env: dict, name: str, sources: list[str], record: str):
+    """A notebook ``name`` of the code cells ``sources``, opened in JupyterLab in Chromium with
+    every cell run. Yields ``(page, ask, shot, timings)``: ``ask(code)`` prints in the kernel and
+    returns the text, ``shot(name, locator)`` saves a screenshot to SHOTS, ``timings`` collects
+    the figures (with ``"kernel"`` for the kernel's answers and ``"screenshots"``), written to
+    ``SHOTS/record.json`` at the end."""
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     served = work / "served"
     served.mkdir()
-    _explorer_notebook(served / "style_explorer.ipynb")
-    timings, shots, kernel = {}, [], {}
+    _widget_notebook(served / name, sources)
+    timings: dict = {"kernel": {}, "screenshots": []}
 
-    def shot(name, locator):
-        path = work / f"{name}.png"
+    def shot(title, locator):
+        path = work / f"{title}.png"
         locator.screenshot(path=str(path))
         shutil.copy(path, SHOTS / path.name)
-        shots.append(str(SHOTS / path.name))
+        timings["screenshots"].append(str(SHOTS / path.name))
 
     start = time.monotonic()
     lab = JupyterLab(served, work / "jupyterlab.log", env)
@@ -328,81 +337,91 @@ def drive_style_explorer(work: Path, env: dict) -> dict:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                         args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            _open_and_run_all(page, lab, "style_explorer.ipynb", timings, start, timeout_s=240)
-            ask = lambda code: page.evaluate(_KERNEL_PRINT, code).strip()  # noqa: E731
-
-            explorer = page.locator(".coursekit-style-explorer")
-            explorer.scroll_into_view_if_needed()
-            photos = explorer.locator("img.coursekit-model-photo")
-            assert photos.count() == 2, "one photo per model"
-            photo = photos.nth(0)
-            _wait_for(page, "the explorer's photos", lambda: photo.bounding_box(), 30)
-            shot("11-explorer-start", explorer)
-
-            def changed(before, what):
-                t0 = time.monotonic()
-                _wait_for(page, what, lambda: photo.screenshot() != before, UPDATE_TIMEOUT_S,
-                          poll_s=0.1)
-                return round(time.monotonic() - t0, 2)
-
-            # 1. Drag the first z slider's handle to the right, as a student would.
-            slider = explorer.locator(".widget-slider").first
-            readout = slider.locator(".widget-readout")
-            before_value, before = readout.inner_text(), photo.screenshot()
-            box = slider.locator(".noUi-handle").bounding_box()
-            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            page.mouse.move(x, y)
-            page.mouse.down()
-            for dx in range(10, 81, 10):
-                page.mouse.move(x + dx, y)
-                time.sleep(0.03)
-            page.mouse.up()
-            timings["slider_update_s"] = changed(before, "the photo to follow the z slider")
-            assert readout.inner_text() != before_value
-            time.sleep(0.5)
-            kernel["after_drag"] = ask("print(explorer._source, float(explorer.z[0]))")
-            shot("12-explorer-slider", explorer)
-
-            # 2. Encode a true render: every model gets its own encoder's code, exactly
-            #    (the sliders' rounded echoes must not change it).
-            before = photo.screenshot()
-            ask("reports.clear()")
-            explorer.get_by_role("button", name="encode stone").click()
-            timings["encode_update_s"] = changed(before, "the photo to follow 'encode'")
-            time.sleep(1.0)  # time for the browser's echoes to come back
-            kernel["encode_exact"] = ask(
-                "photo = test.render(explorer.index, 2)['B'][None]\n"
-                "print(all(torch.equal(explorer.codes[t], m.encode(photo)[0]) "
-                "for t, m in models.items()), explorer.index)")
-            # What the sliders sent back: their step-rounded copies of the code (ignored).
-            kernel["echoes"] = ask("print(len(reports), [round(v, 4) for v in reports], "
-                                   "[round(v, 4) for v in explorer.z.tolist()])")
-            shot("13-explorer-encoded", explorer)
-
-            # 3. A random code B: the sliders go to it (t = 1).
-            before = photo.screenshot()
-            explorer.get_by_role("button", name="random code B").click()
-            timings["random_update_s"] = changed(before, "the photo to follow 'random code B'")
-            time.sleep(1.0)
-            kernel["random_exact"] = ask(
-                "print(torch.equal(explorer.z, explorer.z_b), explorer.t.value)")
-            shot("14-explorer-random-b", explorer)
-            shot("15-explorer-page", page)
+            _open_and_run_all(page, lab, name, timings, start, timeout_s=240)
+            yield page, (lambda code: page.evaluate(_KERNEL_PRINT, code).strip()), shot, timings
             timings["total_s"] = round(time.monotonic() - start, 1)
             browser.close()
     finally:
         lab.stop()
-    timings["screenshots"], timings["kernel"] = shots, kernel
-    (SHOTS / "style-explorer.json").write_text(json.dumps(timings, indent=1))
+    (SHOTS / f"{record}.json").write_text(json.dumps(timings, indent=1))
+
+
+def _widget_env(tmp_path: Path) -> dict:
+    """The JupyterLab server's environment for a widget test."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.setdefault("OMP_NUM_THREADS", "2")
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+def drive_style_explorer(work: Path, env: dict) -> dict:
+    """Open a notebook with the style explorer in JupyterLab in Chromium, drag a z slider,
+    click an encode and a random-code button. Returns timings, screenshots and the kernel's
+    answers to the checks."""
+    with _widget_in_lab(work, env, "style_explorer.ipynb", _EXPLORER_CELLS,
+                        "style-explorer") as (page, ask, shot, timings):
+        kernel = timings["kernel"]
+
+        explorer = page.locator(".coursekit-style-explorer")
+        explorer.scroll_into_view_if_needed()
+        photos = explorer.locator("img.coursekit-model-photo")
+        assert photos.count() == 2, "one photo per model"
+        photo = photos.nth(0)
+        _wait_for(page, "the explorer's photos", lambda: photo.bounding_box(), 30)
+        shot("11-explorer-start", explorer)
+
+        changed = functools.partial(_seconds_until_changed, page, photo)  # (before, what)
+
+        # 1. Drag the first z slider's handle to the right, as a student would.
+        slider = explorer.locator(".widget-slider").first
+        readout = slider.locator(".widget-readout")
+        before_value, before = readout.inner_text(), photo.screenshot()
+        box = slider.locator(".noUi-handle").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for dx in range(10, 81, 10):
+            page.mouse.move(x + dx, y)
+            time.sleep(0.03)
+        page.mouse.up()
+        timings["slider_update_s"] = changed(before, "the photo to follow the z slider")
+        assert readout.inner_text() != before_value
+        time.sleep(0.5)
+        kernel["after_drag"] = ask("print(explorer._source, float(explorer.z[0]))")
+        shot("12-explorer-slider", explorer)
+
+        # 2. Encode a true render: every model gets its own encoder's code, exactly
+        #    (the sliders' rounded echoes must not change it).
+        before = photo.screenshot()
+        ask("reports.clear()")
+        explorer.get_by_role("button", name="encode stone").click()
+        timings["encode_update_s"] = changed(before, "the photo to follow 'encode'")
+        time.sleep(1.0)  # time for the browser's echoes to come back
+        kernel["encode_exact"] = ask(
+            "photo = test.render(explorer.index, 2)['B'][None]\n"
+            "print(all(torch.equal(explorer.codes[t], m.encode(photo)[0]) "
+            "for t, m in models.items()), explorer.index)")
+        # What the sliders sent back: their step-rounded copies of the code (ignored).
+        kernel["echoes"] = ask("print(len(reports), [round(v, 4) for v in reports], "
+                               "[round(v, 4) for v in explorer.z.tolist()])")
+        shot("13-explorer-encoded", explorer)
+
+        # 3. A random code B: the sliders go to it (t = 1).
+        before = photo.screenshot()
+        explorer.get_by_role("button", name="random code B").click()
+        timings["random_update_s"] = changed(before, "the photo to follow 'random code B'")
+        time.sleep(1.0)
+        kernel["random_exact"] = ask(
+            "print(torch.equal(explorer.z, explorer.z_b), explorer.t.value)")
+        shot("14-explorer-random-b", explorer)
+        shot("15-explorer-page", page)
     return timings
 
 
 @pytest.mark.slow
 def test_style_explorer_in_jupyterlab_and_chromium(tmp_path):
     _browser_available()
-    env = dict(os.environ, TMPDIR=str(tmp_path))
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env.pop("MPLBACKEND", None)
+    env = _widget_env(tmp_path)
     result = drive_style_explorer(tmp_path, env)
     print(json.dumps(result, indent=1))
     kernel = result["kernel"]
@@ -429,117 +448,76 @@ painter""",
 ]
 
 
-def _painter_notebook(path: Path) -> None:
-    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-              "source": source} for source in _PAINTER_CELLS]
-    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
-
-
 def drive_landscape_painter(work: Path, env: dict) -> dict:
     """Open a notebook with the landscape painter in JupyterLab in Chromium: pick a class,
     paint a cell, press a uniform-map button and a style button. Returns timings, screenshots
     and the kernel's answers to the checks."""
-    from playwright.sync_api import sync_playwright
+    with _widget_in_lab(work, env, "landscape_painter.ipynb", _PAINTER_CELLS,
+                        "landscape-painter") as (page, ask, shot, timings):
+        kernel = timings["kernel"]
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    served = work / "served"
-    served.mkdir()
-    _painter_notebook(served / "landscape_painter.ipynb")
-    timings, shots, kernel = {}, [], {}
+        painter = page.locator(".coursekit-landscape-painter")
+        painter.scroll_into_view_if_needed()
+        photos = painter.locator("img.coursekit-model-photo")
+        assert photos.count() == 4, "one photo per model"
+        label_map = painter.locator("img.coursekit-label-map")
+        spade_photo, vae_photo = photos.nth(0), photos.nth(3)  # the order of models
+        cells = painter.locator(".coursekit-cell")
+        assert cells.count() == 16 * 16
+        _wait_for(page, "the painter's photos", lambda: spade_photo.bounding_box(), 30)
+        shot("21-landscape-start", painter)
 
-    def shot(name, locator):
-        path = work / f"{name}.png"
-        locator.screenshot(path=str(path))
-        shutil.copy(path, SHOTS / path.name)
-        shots.append(str(SHOTS / path.name))
+        changed = functools.partial(_seconds_until_changed, page)  # (image, before, what)
 
-    start = time.monotonic()
-    lab = JupyterLab(served, work / "jupyterlab.log", env)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            _open_and_run_all(page, lab, "landscape_painter.ipynb", timings, start,
-                              timeout_s=240)
-            ask = lambda code: page.evaluate(_KERNEL_PRINT, code).strip()  # noqa: E731
+        # 1. Pick "tree" and paint the square of cells around row 12, column 4.
+        painter.get_by_role("button", name="tree", exact=True).click()
+        _wait_for(page, "the class picker to mark 'tree'",
+                  lambda: painter.get_by_role("button", name="✔ tree").count() == 1, 10)
+        before_map, before = label_map.screenshot(), spade_photo.screenshot()
+        cells.nth(12 * 16 + 4).click()
+        timings["paint_update_s"] = changed(spade_photo, before,
+                                            "the photo to follow the painted cells")
+        assert label_map.screenshot() != before_map, "the label map should change too"
+        # 64 px, 16 cells a side: a cell is 4 px; the square brush of size 3 covers cells
+        # 11-13 x 3-5, pixels 44-56 x 12-24.
+        kernel["painted"] = ask("import numpy as np\n"
+                                "print(bool((painter.labels[44:56, 12:24] == 5).all()), "
+                                "painter.current_class)")
+        shot("22-landscape-painted", painter)
 
-            painter = page.locator(".coursekit-landscape-painter")
-            painter.scroll_into_view_if_needed()
-            photos = painter.locator("img.coursekit-model-photo")
-            assert photos.count() == 4, "one photo per model"
-            label_map = painter.locator("img.coursekit-label-map")
-            spade_photo, vae_photo = photos.nth(0), photos.nth(3)  # the order of models
-            cells = painter.locator(".coursekit-cell")
-            assert cells.count() == 16 * 16
-            _wait_for(page, "the painter's photos", lambda: spade_photo.bounding_box(), 30)
-            shot("21-landscape-start", painter)
+        # 2. The whole map water.
+        before = spade_photo.screenshot()
+        painter.get_by_role("button", name="all water", exact=True).click()
+        timings["uniform_update_s"] = changed(spade_photo, before,
+                                              "the photo to follow 'all water'")
+        time.sleep(0.5)
+        kernel["uniform"] = ask("print(bool((painter.labels == 4).all()), "
+                                "painter.horizon.value)")
+        shot("23-landscape-uniform", painter)
 
-            def changed(image, before, what):
-                t0 = time.monotonic()
-                _wait_for(page, what, lambda: image.screenshot() != before, UPDATE_TIMEOUT_S,
-                          poll_s=0.1)
-                return round(time.monotonic() - t0, 2)
-
-            # 1. Pick "tree" and paint the square of cells around row 12, column 4.
-            painter.get_by_role("button", name="tree", exact=True).click()
-            _wait_for(page, "the class picker to mark 'tree'",
-                      lambda: painter.get_by_role("button", name="✔ tree").count() == 1, 10)
-            before_map, before = label_map.screenshot(), spade_photo.screenshot()
-            cells.nth(12 * 16 + 4).click()
-            timings["paint_update_s"] = changed(spade_photo, before,
-                                                "the photo to follow the painted cells")
-            assert label_map.screenshot() != before_map, "the label map should change too"
-            # 64 px, 16 cells a side: a cell is 4 px; the square brush of size 3 covers cells
-            # 11-13 x 3-5, pixels 44-56 x 12-24.
-            kernel["painted"] = ask("import numpy as np\n"
-                                    "print(bool((painter.labels[44:56, 12:24] == 5).all()), "
-                                    "painter.current_class)")
-            shot("22-landscape-painted", painter)
-
-            # 2. The whole map water.
-            before = spade_photo.screenshot()
-            painter.get_by_role("button", name="all water", exact=True).click()
-            timings["uniform_update_s"] = changed(spade_photo, before,
-                                                  "the photo to follow 'all water'")
-            time.sleep(0.5)
-            kernel["uniform"] = ask("print(bool((painter.labels == 4).all()), "
-                                    "painter.horizon.value)")
-            shot("23-landscape-uniform", painter)
-
-            # 3. Back, then a style from a true render for the VAE model.
-            painter.get_by_role("button", name="undo").click()  # its icon joins the name
-            time.sleep(1.0)
-            before, before_spade = vae_photo.screenshot(), spade_photo.screenshot()
-            painter.get_by_role("button", name="day-summer", exact=True).click()
-            timings["style_update_s"] = changed(vae_photo, before,
-                                                "the VAE photo to follow a style button")
-            time.sleep(0.5)
-            assert spade_photo.screenshot() == before_spade, "a style leaves SPADE alone"
-            kernel["style"] = ask(
-                "render = torch.stack([painter._style_photos[0]])\n"
-                "m = models['SPADE (VAE)']\n"
-                "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0].float()), "
-                "bool((painter.labels[44:56, 12:24] == 5).all()))")
-            shot("24-landscape-style", painter)
-            shot("25-landscape-page", page)
-            timings["total_s"] = round(time.monotonic() - start, 1)
-            browser.close()
-    finally:
-        lab.stop()
-    timings["screenshots"], timings["kernel"] = shots, kernel
-    (SHOTS / "landscape-painter.json").write_text(json.dumps(timings, indent=1))
+        # 3. Back, then a style from a true render for the VAE model.
+        painter.get_by_role("button", name="undo").click()  # its icon joins the name
+        time.sleep(1.0)
+        before, before_spade = vae_photo.screenshot(), spade_photo.screenshot()
+        painter.get_by_role("button", name="day-summer", exact=True).click()
+        timings["style_update_s"] = changed(vae_photo, before,
+                                            "the VAE photo to follow a style button")
+        time.sleep(0.5)
+        assert spade_photo.screenshot() == before_spade, "a style leaves SPADE alone"
+        kernel["style"] = ask(
+            "render = torch.stack([painter._style_photos[0]])\n"
+            "m = models['SPADE (VAE)']\n"
+            "print(torch.equal(painter.codes['SPADE (VAE)'], m.E(render)[0][0].float()), "
+            "bool((painter.labels[44:56, 12:24] == 5).all()))")
+        shot("24-landscape-style", painter)
+        shot("25-landscape-page", page)
     return timings
 
 
 @pytest.mark.slow
 def test_landscape_painter_in_jupyterlab_and_chromium(tmp_path):
     _browser_available()
-    env = dict(os.environ, TMPDIR=str(tmp_path))
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env.pop("MPLBACKEND", None)
+    env = _widget_env(tmp_path)
     result = drive_landscape_painter(tmp_path, env)
     print(json.dumps(result, indent=1))
     kernel = result["kernel"]

@@ -6,7 +6,6 @@ Every expected value comes from torchvision's own ``vgg.features`` on that netwo
 where the authors' code slices it, never from coursekit's module.
 """
 import copy
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -58,17 +57,6 @@ def weights(tmp_path_factory):
 def loss_fn(weights):
     """One VGGLoss for the module, loaded from the torch hub cache (no path given)."""
     return VGGLoss()
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Fail the test if anything tries to download."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a download was attempted: {args[:1]}")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 def images(n=2, h=36, w=50, seed=0):

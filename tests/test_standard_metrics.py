@@ -17,7 +17,6 @@ import json
 import subprocess
 import sys
 import types
-import urllib.request
 import warnings
 
 import numpy as np
@@ -123,17 +122,6 @@ def lpips_net():
     with warnings.catch_warnings():  # torchvision's note on the `pretrained` argument it uses
         warnings.simplefilter("ignore")
         return lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Fail the test if anything tries to download."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a download was attempted: {args[:1]}")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 @pytest.fixture(scope="session")
