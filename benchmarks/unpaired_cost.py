@@ -1,11 +1,12 @@
-"""Training cost of CycleGAN, CUT and FastCUT: seconds and FLOPs per iteration, peak memory.
+"""Training cost of CycleGAN, CUT, FastCUT and MUNIT: seconds and FLOPs per iteration, peak memory.
 
     python benchmarks/unpaired_cost.py [--device cpu|cuda] [--iters 5] [--warmup 2]
                                        [--presets paper fast] [--size 128] [--threads 2]
 
 Prints one row per method and preset with the ratios to CycleGAN at the same preset, next to
 the thesis's Table 3.6 (GTX 1080Ti, 256 px, batch 1): CUT 0.24 s / 3.33 GB = 0.60x CycleGAN's
-time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x.
+time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x;
+MUNIT 0.39 s / 3.84 GB = 0.98x and 0.80x.
 
 Each configuration is measured in a fresh process by
 ``coursekit.models.profile.training_cost_in_fresh_process`` (the function lecture 3 uses;
@@ -19,7 +20,9 @@ The paper preset is 256 px (CycleGAN ~10 s per iteration on 2 CPU threads): ``--
 overrides the image size of every preset (the architecture is unchanged), and the table says
 what ran. The paper presets share the architecture CUT was compared on (ResNet-9, ngf 64,
 70x70 PatchGAN, batch 1; CUT's generator anti-aliased as in its reference, CycleGAN's not), so
-their ratios are the ones to hold against Table 3.6. The fast presets are each method's own
+their ratios are the ones to hold against Table 3.6. MUNIT's paper preset is its reference's
+(dim 64, 4 residual blocks, two encoders and a decoder per domain, 3-scale discriminators,
+batch 1): the G column gives its blocks and base width. The fast presets are each method's own
 ``Config.fast()``, tuned separately (image size, blocks and batch may differ; the G column
 says which), so their ratios compare the presets, not the methods.
 """
@@ -32,9 +35,10 @@ from coursekit.models import load_method_module
 from coursekit.models.profile import (add_cost_arguments, cost_preamble,
                                       training_cost_in_fresh_process)
 
-METHODS = ("cyclegan", "cut", "fastcut")
+METHODS = ("cyclegan", "cut", "fastcut", "munit")
 # Thesis Table 3.6, ratios to CycleGAN (sec/iter, memory).
-THESIS = {"cyclegan": (1.0, 1.0), "cut": (0.24 / 0.40, 3.33 / 4.81), "fastcut": (0.15 / 0.40, 2.25 / 4.81)}
+THESIS = {"cyclegan": (1.0, 1.0), "cut": (0.24 / 0.40, 3.33 / 4.81),
+          "fastcut": (0.15 / 0.40, 2.25 / 4.81), "munit": (0.39 / 0.40, 3.84 / 4.81)}
 
 
 def measure(args, method_name: str, preset: str) -> dict:
@@ -46,7 +50,10 @@ def measure(args, method_name: str, preset: str) -> dict:
     cost = training_cost_in_fresh_process(method_name, config, device=args.device,
                                           iters=args.iters, warmup=args.warmup,
                                           threads=args.threads)
-    cost.update(blocks=config.n_blocks, ngf=config.ngf)
+    if method_name == "munit":  # residual blocks and base width of its encoders and decoders
+        cost.update(blocks=config.n_res, ngf=config.dim)
+    else:
+        cost.update(blocks=config.n_blocks, ngf=config.ngf)
     return cost
 
 

@@ -42,6 +42,8 @@ COURSE = {
     "resnet-in-landscapes": ("pix2pix", "synthetic-landscapes:day-summer", 50),
     # SPADE in VAE mode on all nine styles: the style code picks the time of day and season.
     "spade-vae-landscapes": ("spade", "synthetic-landscapes", 50),
+    # MUNIT: summer <-> winter, the style code picks the time of day.
+    "munit-seasons": ("munit", "synthetic-seasons", 50),
 }
 _SPADE_STEPS = dict(steps=6000, decay_steps=3000, eval_every=1000, sample_every=1000,
                     checkpoint_every=500, log_every=100)

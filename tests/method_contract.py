@@ -114,6 +114,7 @@ TINY: dict[str, dict[str, Any]] = {
                    "d_layers": 1},
     "spade": {"image_size": 32, "num_up": 3, "ngf": 2, "spade_hidden": 8, "ndf": 4, "d_layers": 1,
               "nz": 8, "nef": 4, "e_blocks": 2},
+    "munit": {"image_size": 32, "dim": 4, "n_res": 1, "mlp_dim": 8, "ndf": 4, "d_layers": 2},
 }
 
 #: What ``evaluate`` returns on the method's DEFAULT_DATA (coursekit.data.evaluation): the
@@ -135,9 +136,18 @@ EVAL_KEYS: dict[str, set[str]] = {
                    "modes_per_input", "mode_tv", "num_modes", "faithful_rate", "recall_distance",
                    "precision_distance", "encode_decode_accuracy", "encode_decode_l1"},
     "spade": {"l1", "pixel_accuracy", "class_accuracy", "class_iou", "detail"},
+    # Per direction: random styles (evaluate_samples; the winter modes, i.e. times of day, and
+    # the true renders are known for summer -> winter only) and example-guided (guided_).
+    "munit": {f"{d}_{k}" for d in ("AtoB", "BtoA") for k in (
+        "pixel_accuracy", "class_accuracy", "class_iou", "detail", "season_rate", "time_kept",
+        "diversity", "faithful_rate", "guided_pixel_accuracy", "guided_class_accuracy",
+        "guided_class_iou", "guided_detail", "guided_season_rate",
+        "guided_time_follows_reference", "guided_l1", "guided_time_kept")}
+    | {f"AtoB_{k}" for k in ("modes_covered", "modes_per_input", "mode_tv", "num_modes",
+                             "recall_distance", "precision_distance")},
 }
 
-#: Range of each score (keys without their AtoB_/BtoA_ prefix). Rates, accuracies, IoUs and
+#: Range of each score (keys without their AtoB_/BtoA_ and guided_ prefixes). Rates, accuracies, IoUs and
 #: the fraction of background kept are fractions; L1 between two images in [-1, 1] is at most
 #: 2; the stripe score is a mean absolute luminance residual in 0..1 units.
 EVAL_BOUNDS: dict[str, tuple[float, float]] = {
@@ -146,11 +156,15 @@ EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "zebra_rate": (0.0, 1.0), "horse_rate": (0.0, 1.0), "stripe_score": (0.0, 1.0),
     # Mean L1 between images in [-1, 1]; counts of synthetic-facades' 4 styles; a TV distance.
     "diversity": (0.0, 2.0), "modes_covered": (0.0, 4.0), "modes_per_input": (0.0, 4.0),
-    "mode_tv": (0.0, 1.0), "num_modes": (4.0, 4.0), "faithful_rate": (0.0, 1.0),
+    "mode_tv": (0.0, 1.0), "faithful_rate": (0.0, 1.0),
+    # synthetic-facades' 4 styles, synthetic-seasons' 3 times of day (EVAL_RELATIONS: exact).
+    "num_modes": (3.0, 4.0),
     "recall_distance": (0.0, 2.0), "precision_distance": (0.0, 2.0),
     "encode_decode_accuracy": (0.0, 1.0), "encode_decode_l1": (0.0, 2.0),
     # Landscapes' detail: a mean absolute high-pass residual in 0..1 units.
     "detail": (0.0, 1.0),
+    # synthetic-seasons: fractions of outputs.
+    "season_rate": (0.0, 1.0), "time_kept": (0.0, 1.0), "time_follows_reference": (0.0, 1.0),
 }
 
 #: Relations between scores that a method's evaluation promises.
@@ -158,6 +172,11 @@ EVAL_RELATIONS: dict[str, Callable[[dict], None]] = {
     # Both rates come from one count over the same outputs: equal up to float rounding.
     "cyclegan": lambda s: _check(s["BtoA_horse_rate"] == pytest.approx(1 - s["BtoA_zebra_rate"]),
                                  "BtoA_horse_rate is not 1 - BtoA_zebra_rate", s),
+    "bicyclegan": lambda s: _check(s["num_modes"] == 4.0, "synthetic-facades has 4 styles", s),
+    # Winter's modes are the 3 times of day; the samples cannot show more.
+    "munit": lambda s: _check(s["AtoB_num_modes"] == 3.0
+                              and s["AtoB_modes_covered"] <= 3.0 >= s["AtoB_modes_per_input"],
+                              "synthetic-seasons has 3 times of day", s),
 }
 
 #: (generator, discriminator) pairs: the generator's gradient must depend on that
@@ -170,6 +189,8 @@ ADVERSARIAL: dict[str, list[tuple[str, str]]] = {
     # G plays both discriminators; E's code reaches D through G(A, E(B)).
     "bicyclegan": [("G", "D"), ("G", "D2"), ("E", "D")],
     "spade": [("G", "D")],
+    # Each decoder plays its domain's D; the content encoders reach D through the translations.
+    "munit": [("G_A", "D_A"), ("G_B", "D_B"), ("Ec_A", "D_B"), ("Ec_B", "D_A")],
 }
 
 #: Settings of a method (besides its preset) whose training step the gradient rules must hold
@@ -197,6 +218,10 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "spade": {"vae": {"use_vae": True}, "no_feature_matching": {"lambda_feat": 0.0},
               "instance_norm": {"norm_G": "instance"}, "concat": {"condition": "concat"},
               "random_input": {"random_input": True}},
+    # The paper's ablation (coursekit.models.munit.ABLATIONS), written out here.
+    "munit": {"no_image_recon": {"lambda_x": 0.0}, "no_content_recon": {"lambda_c": 0.0},
+              "no_style_recon": {"lambda_s": 0.0}, "no_cycle": {"lambda_cycle": 0.0},
+              "gan_off": {"lambda_gan": 0.0}},
 }
 
 
@@ -330,7 +355,8 @@ def assert_scores(name: str, scores: Any) -> None:
     assert set(scores) == EVAL_KEYS[name], (sorted(set(scores) ^ EVAL_KEYS[name]), scores)
     for key, value in scores.items():
         assert type(value) is float and math.isfinite(value), (key, value)
-        low, high = EVAL_BOUNDS[key.removeprefix("AtoB_").removeprefix("BtoA_")]
+        low, high = EVAL_BOUNDS[key.removeprefix("AtoB_").removeprefix("BtoA_")
+                                .removeprefix("guided_")]
         assert low <= value <= high, (key, value)
     EVAL_RELATIONS.get(name, lambda s: None)(scores)
 

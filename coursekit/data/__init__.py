@@ -60,6 +60,11 @@ SYNTHETIC: dict[str, SyntheticInfo] = {
             "landscape label maps (SPADE, multimodal translation, SDEdit strokes)",
             "label map <-> landscape photo in several times of day and seasons",
         ),
+        SyntheticInfo(
+            "synthetic-seasons", "coursekit.data.synthetic.seasons:SyntheticSeasons", "unpaired",
+            "summer2winter_yosemite",
+            "unpaired landscapes: summer scenes (A) vs. other scenes in winter (B), any time of day",
+        ),
     ]
 }
 

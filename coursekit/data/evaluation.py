@@ -21,7 +21,9 @@ input.
 * :func:`evaluate_samples`: a model that draws several outputs per input (BicycleGAN, MUNIT):
   the data's scores over samples, their diversity, which of the data's modes the right ones
   cover, how near they come to every true answer, and (given an encoder) whether a target's
-  mode survives encode -> decode.
+  mode survives encode -> decode;
+* :func:`evaluate_guided`: example-guided translation (MUNIT with a style reference), on data
+  that pairs each input with a reference and knows the right answer.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from torch import Tensor
 from coursekit.data.metrics import (mean_pairwise_distance, mode_histogram, nearest_distances,
                                     total_variation)
 
-__all__ = ["evaluate_paired", "evaluate_unpaired", "evaluate_samples"]
+__all__ = ["evaluate_paired", "evaluate_unpaired", "evaluate_samples", "evaluate_guided"]
 
 Translate = Callable[[Tensor], Tensor]
 Reconstruct = Callable[[Tensor, Tensor], Tensor]  # (inputs, true targets) -> outputs
@@ -333,3 +335,35 @@ def _encode_decode(reconstruct: Reconstruct, base, x: Tensor, items: dict[str, T
         right &= faithful
     return {"encode_decode_accuracy": float(right.float().mean()),
             "encode_decode_l1": float((outputs - targets.transpose(0, 1)).abs().mean())}
+
+
+@torch.no_grad()
+def evaluate_guided(translate: Reconstruct, dataset, direction: str = "AtoB",
+                    batch_size: int = 16, max_items: int | None = None) -> dict[str, float]:
+    """Score example-guided translation: ``translate(inputs, references)`` (N, C, H, W) each,
+    gives inputs in the style of the references (MUNIT: x's content code decoded with the
+    reference's style code).
+
+    The dataset says which reference goes with each input and what the right output is
+    (``guided_item(i, direction)``: "input", "reference" and whatever its scorer reads) and
+    scores the outputs (``score_guided(outputs, items, direction)``); on ``synthetic-seasons``
+    content kept, season reached, ``time_follows_reference`` (the reference's time of day; a
+    model that ignores the reference matches it one time in three) and ``l1`` to the true
+    render.
+    """
+    if direction not in ("AtoB", "BtoA"):
+        raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    base = _base_dataset(dataset)
+    if not hasattr(base, "guided_item") or not hasattr(base, "score_guided"):
+        raise ValueError(f"{type(base).__name__} does not pair inputs with style references "
+                         "(guided_item/score_guided): example-guided scores need data that knows "
+                         "the right answer, such as synthetic-seasons")
+    n = _count(dataset, max_items, batch_size, "evaluate_guided")
+    batches, outputs = [], []
+    for start in range(0, n, batch_size):
+        items = [base.guided_item(_base_index(dataset, i), direction)
+                 for i in range(start, min(n, start + batch_size))]
+        items = {key: torch.stack([it[key] for it in items]) for key in items[0]}
+        batches.append(items)
+        outputs.append(_run(translate, items["input"].float(), items["reference"].float()))
+    return base.score_guided(torch.cat(outputs), _cat(batches), direction)

@@ -33,6 +33,7 @@ METHODS: dict[str, str] = {
     "fastcut": "coursekit.models.fastcut",  # CUT with FastCUT's settings as the defaults
     "bicyclegan": "coursekit.models.bicyclegan",
     "spade": "coursekit.models.spade",
+    "munit": "coursekit.models.munit",
 }
 
 

@@ -26,7 +26,7 @@ from .device import (PRECISIONS, DeviceUnavailableError, autocast_context, make_
 from .distributed import DistributedContext, ShardedEpochSampler, context_from_env, unwrap
 from .loop import NonFiniteLossError, TrainConfig, TrainResult, fit, save_sample_grid
 from .method import Method
-from .schedule import LinearDecay, make_schedulers, steps_from_epochs
+from .schedule import LinearDecay, StepDecay, make_schedulers, steps_from_epochs
 
 __all__ = [
     "CheckpointError",
@@ -49,6 +49,7 @@ __all__ = [
     "load_weights",
     "make_grad_scaler",
     "make_schedulers",
+    "StepDecay",
     "preserve_rng",
     "restore_rng_state",
     "save_checkpoint",

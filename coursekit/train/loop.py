@@ -363,7 +363,8 @@ class _Run:
         self.optimizers = method.configure_optimizers()
         self.scaler = make_grad_scaler(device, config.precision)
         method._bind(self.optimizers, self.scaler)
-        self.schedulers = make_schedulers(self.optimizers, self.total_steps, decay_steps)
+        self.schedulers = make_schedulers(self.optimizers, self.total_steps, decay_steps,
+                                          method.lr_multiplier(self.total_steps, decay_steps))
         self.start_rng: dict[str, Any] | None = None
         if checkpoint is not None:
             self._restore_training_state(checkpoint)

@@ -16,7 +16,9 @@ Subclass ``Method`` and
   Return the losses to log as ``{name: scalar tensor}``;
 - ``visuals(batch)``: return ``{name: (N, C, H, W) images in [-1, 1]}`` for the sample grid
   (called in eval mode, under ``torch.no_grad()``, with the training RNG streams untouched);
-- optionally ``evaluate(dataset)``: return ``{metric: float}`` (called like ``visuals``).
+- optionally ``evaluate(dataset)``: return ``{metric: float}`` (called like ``visuals``);
+- optionally ``lr_multiplier(steps, decay_steps)``: a learning-rate rule other than the default
+  constant-then-linear decay (MUNIT halves its rate every 100k steps: ``StepDecay``).
 
 Example (pix2pix in outline)::
 
@@ -116,6 +118,16 @@ class Method(nn.Module):
             f"{type(self).__name__} must implement visuals(batch) to save sample grids "
             "(or train with sample_every=0)"
         )
+
+    def lr_multiplier(self, steps: int, decay_steps: int):
+        """Optional: the learning-rate rule, a callable ``step -> multiplier of the base rate``
+        for ``torch.optim.lr_scheduler.LambdaLR``. Default: ``LinearDecay(steps, decay_steps)``
+        (constant, then linear to 0: the reference implementations of pix2pix, CycleGAN and
+        CUT). Return an object with plain attributes (``StepDecay``), not a lambda, so that
+        checkpoints record it and resume continues it."""
+        from coursekit.train.schedule import LinearDecay
+
+        return LinearDecay(steps, decay_steps)
 
     def evaluate(self, dataset: Any) -> dict[str, float]:
         """Optional: metrics on a held-out ``dataset`` (``fit(..., eval_dataset=...)``)."""

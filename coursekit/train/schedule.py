@@ -26,6 +26,8 @@ reference's constant value for that epoch (it starts at or above it and ends at 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -54,6 +56,25 @@ class LinearDecay:
         return f"LinearDecay(steps={self.steps}, decay_steps={self.decay_steps})"
 
 
+class StepDecay:
+    """Learning-rate multiplier ``gamma ** (step // step_size)``: the base rate, multiplied by
+    ``gamma`` every ``step_size`` steps (MUNIT's ``lr_policy: step``, x0.5 every 100k)."""
+
+    def __init__(self, step_size: int, gamma: float) -> None:
+        if step_size < 1:
+            raise ValueError(f"step_size must be >= 1, got {step_size}")
+        if not 0 < gamma <= 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+
+    def __call__(self, step: int) -> float:
+        return self.gamma ** (step // self.step_size)
+
+    def __repr__(self) -> str:
+        return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
+
+
 def steps_from_epochs(epochs: int, epochs_decay: int, batches_per_epoch: int) -> tuple[int, int]:
     """Convert the reference's ``(n_epochs, n_epochs_decay)`` to ``(steps, decay_steps)``.
 
@@ -65,10 +86,14 @@ def steps_from_epochs(epochs: int, epochs_decay: int, batches_per_epoch: int) ->
     return (epochs + epochs_decay) * batches_per_epoch, epochs_decay * batches_per_epoch
 
 
-def make_schedulers(optimizers: dict[str, Optimizer], steps: int, decay_steps: int) -> dict[str, LambdaLR]:
-    """One ``LambdaLR`` per optimizer, all following ``LinearDecay(steps, decay_steps)``.
+def make_schedulers(optimizers: dict[str, Optimizer], steps: int, decay_steps: int,
+                    multiplier: Callable[[int], float] | None = None) -> dict[str, LambdaLR]:
+    """One ``LambdaLR`` per optimizer, all following ``multiplier`` (default
+    ``LinearDecay(steps, decay_steps)``; a method chooses another with
+    ``Method.lr_multiplier``).
 
     The loop calls ``scheduler.step()`` once after every training step, so while step ``t`` runs
     ``scheduler.last_epoch == t`` and the optimizer's rate is ``base_lr * LinearDecay(...)(t)``.
     """
-    return {name: LambdaLR(opt, LinearDecay(steps, decay_steps)) for name, opt in optimizers.items()}
+    rule = multiplier if multiplier is not None else LinearDecay(steps, decay_steps)
+    return {name: LambdaLR(opt, rule) for name, opt in optimizers.items()}
