@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["to_uint8", "png_bytes", "read_png", "Throttle", "ImageView", "error_html"]
+__all__ = ["to_uint8", "from_uint8", "png_bytes", "read_png", "Throttle", "ImageView", "error_html"]
 
 
 def to_uint8(img) -> np.ndarray:
@@ -37,6 +37,18 @@ def to_uint8(img) -> np.ndarray:
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     return np.ascontiguousarray(arr)
+
+
+def from_uint8(image: np.ndarray):
+    """The inverse of :func:`to_uint8` for a shown image: (H, W, 3) uint8 -> a float tensor
+    (3, H, W) in [-1, 1]. Scores computed on it are those of the image exactly as shown."""
+    import torch
+
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"from_uint8 takes an (H, W, 3) uint8 image, got {arr.dtype} "
+                         f"{arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def png_bytes(img, scale: int = 1) -> bytes:
