@@ -13,6 +13,7 @@
                           --out FOLDER
                           [--direction AtoB|BtoA] [--resize crop|stretch] [--device D]
                           [--samples N --seed S]   (multimodal methods: N outputs per input)
+                          [--style FILE]           (munit: the style of a reference image)
 
 Everything here is a thin layer over the Python API (``coursekit.data``, ``coursekit.train``,
 ``coursekit.models``) so that notebooks and the command line do the same thing. A user's
@@ -431,7 +432,7 @@ def _translate(args) -> int:
     from coursekit.translate import summary, translate_images
 
     method, config, _, label = _trained(args)
-    two_way = args.method == "cyclegan"
+    two_way = args.method in ("cyclegan", "munit")
     if args.direction and not two_way:
         own = getattr(config, "direction", None)
         if own is None:
@@ -444,12 +445,25 @@ def _translate(args) -> int:
     multimodal = callable(getattr(method, "sample", None))
     if args.samples > 1 and not multimodal:
         raise UsageError(f"{args.method} draws one output per input; --samples needs a multimodal "
-                         "method such as bicyclegan")
-    method.to(select_device(args.device or "auto")).eval()
+                         "method such as bicyclegan or munit")
+    guided = callable(getattr(method, "translate_like", None))
+    if args.style is not None and not guided:
+        raise UsageError(f"{args.method} cannot copy the style of a reference image; --style "
+                         "needs an example-guided method (munit)")
+    if args.style is not None and args.samples > 1:
+        raise UsageError("--style gives each input the reference's one style; drop --samples "
+                         "(or --style, for random styles)")
+    device = select_device(args.device or "auto")
+    method.to(device).eval()
     direction = args.direction or "AtoB"
-    if args.samples > 1:  # a fresh random code per output, repeatable with --seed
+    if args.style is not None:  # example-guided: the style code of the reference image
+        from coursekit.translate import load_image
+
+        reference = load_image(args.style, config.image_size, args.resize)[None]
+        translate = lambda x: method.translate_like(x, reference, direction)  # noqa: E731
+    elif args.samples > 1:  # a fresh random code per output, repeatable with --seed
         torch.manual_seed(args.seed)
-        translate = method.sample
+        translate = (lambda x: method.sample(x, direction)) if two_way else method.sample
     else:
         translate = ((lambda x: method.translate(x, direction)) if two_way else method.translate)
     results = translate_images(translate, config.image_size, args.input, args.out,
@@ -578,13 +592,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: one PNG per input, under its "
                    "name, and index.html with inputs and outputs side by side")
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
-                   help="CycleGAN: which generator (default AtoB)")
+                   help="CycleGAN, MUNIT: which way (default AtoB)")
     p.add_argument("--resize", choices=["crop", "stretch"], default="crop",
                    help="how an image reaches the model's square size: scale the shorter side "
                         "and keep the centre (default), or scale the whole image")
     p.add_argument("--samples", type=int, default=1,
-                   help="multimodal methods (bicyclegan): outputs per input, each with a random "
-                        "code (default 1: the code 0, the prior's most typical output)")
+                   help="multimodal methods (bicyclegan, munit): outputs per input, each with a "
+                        "random code (default 1: the code 0, the prior's most typical output)")
+    p.add_argument("--style", default=None, metavar="FILE",
+                   help="munit: translate every input in the style of this image of the target "
+                        "domain (example-guided translation)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random codes of --samples")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_translate)

@@ -12,8 +12,10 @@
   (sub-folders kept), the model's view of the input in ``OUT/_model_inputs/``, and
   ``OUT/index.html``:
   every input beside its output, with what was converted or resized;
-* for a multimodal method (BicycleGAN) with ``samples=N > 1``: N outputs per input, each with a
-  fresh random code, ``OUT/<name>_1.png`` .. ``OUT/<name>_N.png``, side by side on the page.
+* for a multimodal method (BicycleGAN, MUNIT) with ``samples=N > 1``: N outputs per input, each
+  with a fresh random code, ``OUT/<name>_1.png`` .. ``OUT/<name>_N.png``, side by side on the
+  page. MUNIT can instead take the style of one reference image (``--style FILE``, read by
+  :func:`load_image`).
 
 Nothing is written under the input folder (an ``--out`` inside it is refused), and every
 input is decoded before anything is translated, so a damaged file stops the run with its name
@@ -33,7 +35,8 @@ from PIL import Image
 from coursekit.data.folders import IMG_EXTENSIONS, list_images, load_rgb
 from coursekit.data.transforms import to_tensor
 
-__all__ = ["MODEL_INPUTS", "RESIZE_MODES", "TranslatedImage", "translate_images", "summary"]
+__all__ = ["MODEL_INPUTS", "RESIZE_MODES", "TranslatedImage", "translate_images", "summary",
+           "load_image"]
 
 RESIZE_MODES = ("crop", "stretch")
 MODEL_INPUTS = "_model_inputs"  #: sub-folder of ``out`` with each input as the model saw it
@@ -95,6 +98,17 @@ def _note(mode: str, size: tuple[int, int], target: int, resize: str) -> str:
                else "scaled")
         parts.append(f"{w}x{h} -> {target}x{target} ({how})")
     return "; ".join(parts) or "used as it is"
+
+
+def load_image(path: str | os.PathLike, image_size: int, resize: str = "crop") -> torch.Tensor:
+    """One image file as the model sees its inputs: (3, S, S) in [-1, 1], S = ``image_size``,
+    converted and resized as :func:`translate_images` does (e.g. a style reference)."""
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file {path}: give the path of one image (PNG, JPEG, ...)")
+    return to_tensor(_square(load_rgb(path), image_size, resize))
 
 
 def translate_images(translate: Callable[[torch.Tensor], torch.Tensor], image_size: int,

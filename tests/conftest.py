@@ -58,3 +58,19 @@ def no_network(monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+@pytest.fixture(scope="session")
+def vgg_file(tmp_path_factory):
+    """torchvision's VGG-19 conv trunk, random, saved as torchvision names its keys (the
+    classifier left out: 80 MB instead of 548; only the trunk is read): the perceptual losses'
+    weights file, without a download."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    state = torchvision.models.vgg19(weights=None).state_dict()
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-trunk.pth"
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, path)
+    yield path
+    path.unlink()

@@ -193,22 +193,7 @@ def test_the_course_checkpoint_recalls_every_class_on_uniform_maps():
     assert min(recall.values()) > 0.85, recall
 
 
-
 # ----------------------------------------------------------------------------- the VGG loss
-@pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory):
-    """torchvision's VGG-19 conv trunk, random, saved as torchvision names its keys (the
-    classifier left out: 80 MB instead of 548; only the trunk is read)."""
-    import torchvision
-
-    torch.manual_seed(0)
-    state = torchvision.models.vgg19(weights=None).state_dict()
-    path = tmp_path_factory.mktemp("vgg") / "vgg19-trunk.pth"
-    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, path)
-    yield path
-    path.unlink()
-
-
 def test_the_perceptual_loss_is_added_with_its_weight_and_never_saved(vgg_file):
     from coursekit.models import inference_config
     from coursekit.nn import VGGLoss

@@ -157,3 +157,41 @@ def test_a_multimodal_method_writes_one_output_per_sample_and_a_seed_repeats_the
                  "--input", str(src), "--out", str(tmp_path / "d"), "--samples", "2"])
     assert code == 2 and "needs a multimodal method" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_munit_takes_the_style_of_a_reference_image(tmp_path, capsys):
+    from coursekit.models import load_trained
+    from coursekit.translate import load_image
+
+    run = tmp_path / "run"
+    assert main(["train", "munit", "--steps", "2", "--out", str(run)]) == 0
+    src = tmp_path / "summer"
+    src.mkdir()
+    _rgb(src / "s.png", 32, 32)
+    refs = [tmp_path / "r1.png", tmp_path / "r2.png"]
+    _rgb(refs[0], 48, 32, seed=3)  # not square: brought to 32 px like the inputs
+    Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(refs[1])
+    args = ["translate", "munit", "--checkpoint", str(run / "latest.pt"), "--input", str(src)]
+    for k, ref in enumerate(refs):
+        assert main(args + ["--out", str(tmp_path / f"o{k}"), "--style", str(ref)]) == 0
+    made = [np.asarray(Image.open(tmp_path / f"o{k}" / "s.png"), dtype=np.int16) for k in (0, 1)]
+    assert np.abs(made[0] - made[1]).max() > 0  # another reference, another style
+    # The written image is the model's translate_like of the input with that reference.
+    method, config = load_trained("munit", run / "latest.pt")
+    x = load_image(src / "s.png", config.image_size)[None]
+    want = method.translate_like(x, load_image(refs[0], config.image_size)[None])[0]
+    want = ((want.clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    assert np.abs(made[0] - want).max() <= 1  # 8-bit rounding
+    capsys.readouterr()
+    code = main(args + ["--out", str(tmp_path / "x"), "--style", str(refs[0]), "--samples", "2"])
+    assert code == 2 and "drop --samples" in capsys.readouterr().err
+    code = main(args + ["--out", str(tmp_path / "x"), "--style", str(tmp_path / "nothing.png")])
+    assert code == 1 and "no image file" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "s"), "--samples", "2", "--direction", "BtoA"]) == 0
+    assert (tmp_path / "s" / "s_2.png").exists()
+    assert main(["train", "cyclegan", "--steps", "1", "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    code = main(["translate", "cyclegan", "--checkpoint", str(tmp_path / "c" / "latest.pt"),
+                 "--input", str(src), "--out", str(tmp_path / "x"), "--style", str(refs[0])])
+    assert code == 2 and "needs an example-guided method" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -190,8 +190,11 @@ class VGGFeatures(nn.Module):
     ``VGGFeatures(path=None, imagenet_normalize=False)`` loads torchvision's ImageNet weights
     (:func:`load_vgg19_trunk`: from ``path``, or from the torch hub cache).
 
+    ``depth`` (default 5): compute only the first ``depth`` slices (AdaIN style transfer stops
+    at relu4_1: ``depth=4``); the later layers' weights are not kept.
+
     ``forward(x)``: x is (N, 3, H, W) in [-1, 1] (coursekit's images), H, W >= 16. Returns a list
-    of the five slice outputs, at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1: shapes
+    of the slice outputs, at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1: shapes
     (N, 64, H, W), (N, 128, H/2, W/2), (N, 256, H/4, W/4), (N, 512, H/8, W/8),
     (N, 512, H/16, W/16), the sizes rounded down at each pooling. With
     ``imagenet_normalize=True`` the images are first mapped to [0, 1] and normalised with
@@ -211,10 +214,20 @@ class VGGFeatures(nn.Module):
     slice_names = tuple(VGG_SLICES)
     channels = (64, 128, 256, 512, 512)
 
-    def __init__(self, path: str | os.PathLike | None = None, imagenet_normalize: bool = False):
+    def __init__(self, path: str | os.PathLike | None = None, imagenet_normalize: bool = False,
+                 depth: int = len(VGG_SLICES)):
         super().__init__()
+        if not 1 <= depth <= len(VGG_SLICES):
+            raise ValueError(f"depth is the number of slices to compute, 1..{len(VGG_SLICES)} "
+                             f"({', '.join(VGG_SLICES)}); got {depth}")
         self.imagenet_normalize = bool(imagenet_normalize)
+        self.depth = int(depth)
+        self.slice_names = tuple(VGG_SLICES)[:self.depth]
+        self.channels = type(self).channels[:self.depth]
+        needed = {layer for layers in list(VGG_SLICES.values())[:self.depth] for layer in layers}
         for name, tensor in load_vgg19_trunk(path).items():
+            if name.rsplit("_", 1)[0] not in needed:
+                continue  # a layer past the last slice computed
             # A buffer, not a parameter: without parameters this module is left out of a
             # Method's networks(), its optimizers and DDP. Not persistent: outside state_dict(),
             # so checkpoints do not carry frozen weights that the file holds. .to() moves it.
@@ -234,7 +247,7 @@ class VGGFeatures(nn.Module):
         if self.imagenet_normalize:
             x = ((x + 1) / 2 - self.mean) / self.std
         features = []
-        for layers in VGG_SLICES.values():
+        for layers in list(VGG_SLICES.values())[:self.depth]:
             for layer in layers:
                 if layer == "pool":
                     x = F.max_pool2d(x, kernel_size=2, stride=2)

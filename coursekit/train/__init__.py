@@ -26,7 +26,8 @@ from .device import (PRECISIONS, DeviceUnavailableError, autocast_context, make_
 from .distributed import DistributedContext, ShardedEpochSampler, context_from_env, unwrap
 from .loop import NonFiniteLossError, TrainConfig, TrainResult, fit, save_sample_grid
 from .method import Method
-from .schedule import LinearDecay, StepDecay, make_schedulers, steps_from_epochs
+from .schedule import (InverseDecay, LinearDecay, StepDecay, make_schedulers,
+                       steps_from_epochs)
 
 __all__ = [
     "CheckpointError",
@@ -50,6 +51,7 @@ __all__ = [
     "make_grad_scaler",
     "make_schedulers",
     "StepDecay",
+    "InverseDecay",
     "preserve_rng",
     "restore_rng_state",
     "save_checkpoint",

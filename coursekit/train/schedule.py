@@ -75,6 +75,22 @@ class StepDecay:
         return f"StepDecay(step_size={self.step_size}, gamma={self.gamma})"
 
 
+class InverseDecay:
+    """Learning-rate multiplier ``1 / (1 + decay * step)``: AdaIN style transfer's rule
+    (``lr / (1 + lr_decay * iteration)``, lr_decay 5e-5: half the rate after 20k steps)."""
+
+    def __init__(self, decay: float) -> None:
+        if decay < 0:
+            raise ValueError(f"decay must be >= 0, got {decay}")
+        self.decay = float(decay)
+
+    def __call__(self, step: int) -> float:
+        return 1.0 / (1.0 + self.decay * step)
+
+    def __repr__(self) -> str:
+        return f"InverseDecay(decay={self.decay})"
+
+
 def steps_from_epochs(epochs: int, epochs_decay: int, batches_per_epoch: int) -> tuple[int, int]:
     """Convert the reference's ``(n_epochs, n_epochs_decay)`` to ``(steps, decay_steps)``.
 
