@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import replace
 
@@ -39,7 +41,7 @@ COLUMNS = ("guided_pixel_accuracy", "guided_class_iou", "guided_season_rate",
            "pixel_accuracy", "season_rate", "diversity")
 
 
-def config_of(row: str, steps: int):
+def config_of(row: str, steps: int, out_dir: str):
     if row == "cyclegan":
         config = cyclegan.Config.fast()
     elif row == "munit":
@@ -47,7 +49,7 @@ def config_of(row: str, steps: int):
     else:
         config = munit.Config.ablation(row)
     train = replace(config.train, steps=steps, decay_steps=steps // 2, progress=False,
-                    sample_every=0, checkpoint_every=0, out_dir=f"runs/munit_tables/{row}",
+                    sample_every=0, checkpoint_every=0, out_dir=out_dir,
                     data="synthetic-seasons")
     return replace(config, train=train)
 
@@ -94,11 +96,12 @@ def main() -> None:
     train = get_dataset("synthetic-seasons", split="train", size=32)
     test = get_dataset("synthetic-seasons", split="test", size=32)
     for row in args.rows:
-        config = config_of(row, args.steps)
+        config = config_of(row, args.steps, tempfile.mkdtemp(prefix=f"munit_tables_{row}_"))
         seed_everything(0)
         model = (cyclegan if row == "cyclegan" else munit).build(config)
         start = time.time()
         fit(model, train, config.train)
+        shutil.rmtree(config.train.out_dir)  # only the scores are kept
         minutes = (time.time() - start) / 60
         model.eval()
         torch.manual_seed(0)

@@ -304,3 +304,29 @@ def test_missing_vgg_weights_name_the_file_and_the_way_out(monkeypatch, tmp_path
     with pytest.raises(MissingWeightsError, match="vgg19-dcbb9e9d.pth") as err:
         tiny(lambda_vgg=1.0)
     assert "lambda_vgg=0" in str(err.value) and str(tmp_path) in str(err.value)
+
+
+# ----------------------------------------------------------------------------- real data
+def test_trains_and_scores_on_an_unaligned_folder_as_summer2winter_is_laid_out(tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from coursekit.cli import main
+
+    root = tmp_path / "summer2winter_yosemite"
+    rng = np.random.default_rng(0)
+    for split, n in (("trainA", 3), ("trainB", 2), ("testA", 2), ("testB", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)  # not square, not 32 px
+            Image.fromarray(pixels).save(root / split / f"{i}.jpg")
+    run = tmp_path / "run"
+    assert main(["train", "munit", "--data", str(root), "--steps", "2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "munit", "--checkpoint", str(run / "latest.pt"), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    # No ground truth for real photos: only what needs none, the spread of random styles.
+    assert set(scores) == {"AtoB_diversity", "BtoA_diversity"}
+    assert all(0.0 < v < 2.0 for v in scores.values())
