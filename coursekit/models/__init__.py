@@ -50,6 +50,14 @@ def load_method_module(name: str) -> ModuleType:
     return importlib.import_module(METHODS[name])
 
 
+def check_loss_weights(config, *names: str) -> None:
+    """A config's loss weights ``names`` must be >= 0 (0 switches a term off): else a
+    ValueError naming the negative ones. Called by the methods' ``Config.__post_init__``."""
+    negative = {name: getattr(config, name) for name in names if getattr(config, name) < 0}
+    if negative:
+        raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
+
+
 def inference_config(config):
     """``config`` without what only training needs (``Config.for_inference()`` where a method has
     one: SPADE's VGG loss, whose weights a machine that only translates need not have)."""

@@ -59,6 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from coursekit.models import check_loss_weights
 from coursekit.nn import (GANLoss, MultiScalePatchGAN, ResnetEncoder, UNetGenerator, init_weights,
                           kl_divergence, latent_l1, reparameterize)
 from coursekit.train import Method, TrainConfig, unwrap
@@ -139,11 +140,7 @@ class Config:
             raise ValueError(f"{self.d_scales}-scale PatchGANs with d_layers={self.d_layers} need "
                              f"images of at least {need} px; got image_size={self.image_size}. "
                              "Use fewer d_layers or d_scales.")
-        weights = {k: getattr(self, k) for k in
-                   ("lambda_l1", "lambda_gan", "lambda_gan2", "lambda_z", "lambda_kl")}
-        negative = {k: v for k, v in weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
+        check_loss_weights(self, "lambda_l1", "lambda_gan", "lambda_gan2", "lambda_z", "lambda_kl")
         if self.nz < 1:
             raise ValueError(f"nz must be >= 1 (BicycleGAN needs a latent code), got {self.nz}")
 

@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from coursekit.models import check_loss_weights
 from coursekit.nn import (GANLoss, ImagePool, PatchGANDiscriminator, ResnetGenerator,
                           init_weights)
 from coursekit.train import Method, TrainConfig, unwrap
@@ -122,11 +123,8 @@ class Config:
             raise ValueError(f"a PatchGAN with d_layers={self.d_layers} needs images of at least "
                              f"{3 * 2**self.d_layers} px; got image_size={self.image_size}. "
                              "Use fewer d_layers.")
-        weights = {k: getattr(self, k) for k in ("lambda_gan", "lambda_cycle_A", "lambda_cycle_B",
-                                                 "lambda_identity")}
-        negative = {k: v for k, v in weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
+        check_loss_weights(self, "lambda_gan", "lambda_cycle_A", "lambda_cycle_B",
+                           "lambda_identity")
         if self.lambda_identity and self.channels_A != self.channels_B:
             raise ValueError(f"the identity loss feeds B images to the A -> B generator, so it "
                              f"needs channels_A == channels_B (got {self.channels_A} and "

@@ -68,6 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from coursekit.models import check_loss_weights
 from coursekit.nn import GANLoss, LayerNorm, ResnetBlock, adain, init_weights
 from coursekit.nn.resnet import PADDINGS
 from coursekit.nn.unet import check_image_batch
@@ -331,11 +332,8 @@ class Config:
             raise ValueError(f"a {self.d_scales}-scale discriminator with d_layers={self.d_layers} "
                              f"needs images of at least {need} px; got {self.image_size}. Use "
                              "fewer d_layers or d_scales.")
-        weights = {k: getattr(self, k) for k in ("lambda_gan", "lambda_x", "lambda_c", "lambda_s",
-                                                 "lambda_cycle", "lambda_vgg")}
-        negative = {k: v for k, v in weights.items() if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
+        check_loss_weights(self, "lambda_gan", "lambda_x", "lambda_c", "lambda_s", "lambda_cycle",
+                           "lambda_vgg")
         if self.lambda_vgg and (self.channels_A, self.channels_B) != (3, 3):
             raise ValueError("the perceptual loss reads RGB images with VGG-19: set lambda_vgg=0 "
                              f"for channels_A={self.channels_A}, channels_B={self.channels_B}")
@@ -593,16 +591,13 @@ def _sides(direction: str) -> tuple[str, str]:
 
 def _vgg_features(path: str | None):
     """``VGGFeatures`` from ``path`` (or the torch hub cache), with what to do when missing."""
-    from coursekit.data.standard_metrics import MissingWeightsError
     from coursekit.nn import VGGFeatures
+    from coursekit.nn.perceptual import load_or_explain
 
-    try:
-        return VGGFeatures(path)
-    except MissingWeightsError as err:
-        raise MissingWeightsError(
-            f"{err}. MUNIT's perceptual loss (lambda_vgg > 0) needs these weights; or train "
-            "without it, as the reference does for most datasets: lambda_vgg=0 "
-            "(--set lambda_vgg=0 on the command line)") from None
+    return load_or_explain(lambda: VGGFeatures(path), (
+        "MUNIT's perceptual loss (lambda_vgg > 0) needs these weights; or train without it, as "
+        "the reference does for most datasets: lambda_vgg=0 (--set lambda_vgg=0 on the command "
+        "line)"))
 
 
 def build(config: Config) -> MUNIT:

@@ -57,6 +57,7 @@ from torch import Tensor
 
 from coursekit.data.metrics import labels_from_palette
 from coursekit.data.synthetic.landscapes import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
+from coursekit.models import check_loss_weights
 from coursekit.nn import (GANLoss, MultiScalePatchGAN, ResnetEncoder, SPADEGenerator,
                           feature_matching_loss, init_weights, kl_divergence, reparameterize)
 from coursekit.train import Method, TrainConfig, unwrap
@@ -144,11 +145,7 @@ class Config:
                              "d_layers or d_scales.")
         if self.condition not in ("spade", "concat"):
             raise ValueError(f"condition must be 'spade' or 'concat', got {self.condition!r}")
-        negative = {k: v for k, v in (("lambda_feat", self.lambda_feat),
-                                      ("lambda_vgg", self.lambda_vgg),
-                                      ("lambda_kl", self.lambda_kl)) if v < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
+        check_loss_weights(self, "lambda_feat", "lambda_vgg", "lambda_kl")
 
     @classmethod
     def paper(cls, **overrides) -> "Config":
@@ -353,16 +350,12 @@ class SPADEModel(Method):
 
 def _vgg_loss(path: str | None):
     """``VGGLoss`` from ``path`` (or the torch hub cache), with what to do when it is missing."""
-    from coursekit.data.standard_metrics import MissingWeightsError
     from coursekit.nn import VGGLoss
+    from coursekit.nn.perceptual import load_or_explain
 
-    try:
-        return VGGLoss(path)
-    except MissingWeightsError as err:
-        raise MissingWeightsError(
-            f"{err}. SPADE's perceptual loss (lambda_vgg > 0) needs these weights; or train "
-            "without it: lambda_vgg=0 (Config(lambda_vgg=0.0) in Python, --set lambda_vgg=0 "
-            "on the command line)") from None
+    return load_or_explain(lambda: VGGLoss(path), (
+        "SPADE's perceptual loss (lambda_vgg > 0) needs these weights; or train without it: "
+        "lambda_vgg=0 (Config(lambda_vgg=0.0) in Python, --set lambda_vgg=0 on the command line)"))
 
 
 def build(config: Config) -> SPADEModel:

@@ -167,16 +167,13 @@ def _check_alpha(alpha: float) -> float:
 
 def _encoder(path: str | None):
     """VGG-19 to relu4_1, ImageNet-normalised, with what to do when the weights are missing."""
-    from coursekit.data.standard_metrics import MissingWeightsError
     from coursekit.nn import VGGFeatures
+    from coursekit.nn.perceptual import load_or_explain
 
-    try:
-        return VGGFeatures(path, imagenet_normalize=True, depth=STYLE_LAYERS)
-    except MissingWeightsError as err:
-        raise MissingWeightsError(
-            f"{err}. AdaIN style transfer encodes with VGG-19's ImageNet weights; put the file "
-            "there (or pass Config(vgg_weights=PATH)). MUNIT itself needs no VGG: its decoder's "
-            "AdaIN takes its statistics from the style code.") from None
+    return load_or_explain(lambda: VGGFeatures(path, imagenet_normalize=True, depth=STYLE_LAYERS), (
+        "AdaIN style transfer encodes with VGG-19's ImageNet weights; put the file there (or "
+        "pass Config(vgg_weights=PATH)). MUNIT itself needs no VGG: its decoder's AdaIN takes "
+        "its statistics from the style code."))
 
 
 def build(config: Config) -> AdaINStyleTransfer:

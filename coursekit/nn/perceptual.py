@@ -69,7 +69,7 @@ from coursekit.data.standard_metrics import (WEIGHT_LOAD_ERRORS, MissingWeightsE
                                              check_weights, damaged_weights_error, weights_folder)
 
 __all__ = ["VGG_LOSS_WEIGHTS", "VGG_SLICES", "VGGFeatures", "VGGLoss", "load_vgg19_trunk",
-           "vgg19_weight_file"]
+           "vgg19_weight_file", "load_or_explain"]
 
 #: The weight of each slice in L_VGG, relu1_1 first (pix2pixHD and SPADE).
 VGG_LOSS_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
@@ -308,3 +308,13 @@ class VGGLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer_weights=({', '.join(f'{w:g}' for w in self.layer_weights)})"
+
+
+def load_or_explain(make, why: str):
+    """``make()`` (a :class:`VGGFeatures` or :class:`VGGLoss`), or, where VGG-19's weights are
+    missing, the same :class:`MissingWeightsError` with ``why`` added: what needs them and how
+    to do without (each method's perceptual loss says it its own way)."""
+    try:
+        return make()
+    except MissingWeightsError as err:
+        raise MissingWeightsError(f"{err}. {why}") from None
