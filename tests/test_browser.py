@@ -3,6 +3,7 @@ package, driven by Playwright; never `playwright install`). Lecture 1: run every
 mode, move the facade painter's controls and check that the model's photo on screen changes.
 The style explorer: a small notebook with two tiny BicycleGANs; move a z slider, click an
 encode and a random-code button, and check the photos on screen and the code in the kernel.
+The landscape painter and the season explorer: small notebooks on the course checkpoints.
 
 Screenshots go to the test's tmp folder and to /tmp/browser-shots/ (for people to look at).
 Skipped when Playwright or /usr/bin/chromium is missing, unless COURSEKIT_REQUIRE_BROWSER=1
@@ -525,3 +526,121 @@ def test_landscape_painter_in_jupyterlab_and_chromium(tmp_path):
     assert kernel["uniform"] == "True 0", kernel
     assert kernel["style"] == "True True", kernel
     assert len(result["screenshots"]) == 5
+
+
+# ----------------------------------------------------------------------------- season explorer
+# Lecture 6's explorer on the course checkpoint munit-seasons (32 px): the browser drives what a
+# student sees.
+_SEASON_CELLS = [
+    """import torch
+from coursekit import pretrained
+from coursekit.data.synthetic.seasons import SyntheticSeasons, season_and_time
+from coursekit.widgets import SeasonExplorer, from_uint8
+
+model = pretrained.load("munit-seasons")
+test = SyntheticSeasons("test", size=32)""",
+    """explorer = SeasonExplorer(model, test, index=1)
+explorer""",
+]
+
+
+def drive_season_explorer(work: Path, env: dict) -> dict:
+    """Open a notebook with the season explorer in JupyterLab in Chromium: drag a style slider,
+    copy a reference's style, walk between two references, switch the direction. Returns
+    timings, screenshots and the kernel's answers to the checks."""
+    with _widget_in_lab(work, env, "season_explorer.ipynb", _SEASON_CELLS,
+                        "season-explorer") as (page, ask, shot, timings):
+        kernel = timings["kernel"]
+
+        explorer = page.locator(".coursekit-season-explorer")
+        explorer.scroll_into_view_if_needed()
+        output = explorer.locator("img.coursekit-model-photo")
+        source = explorer.locator("img.coursekit-input-photo")
+        assert output.count() == 1 and source.count() == 1
+        assert explorer.locator("img.coursekit-reference-photo").count() == 6
+        _wait_for(page, "the explorer's output", lambda: output.bounding_box(), 30)
+        shot("31-season-start", explorer)
+
+        changed = functools.partial(_seconds_until_changed, page)  # (image, before, what)
+
+        # 1. Drag the first style slider's handle to the right, as a student would.
+        slider = explorer.locator(".widget-slider").first
+        before = output.screenshot()
+        box = slider.locator(".noUi-handle").bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for dx in range(10, 81, 10):
+            page.mouse.move(x + dx, y)
+            time.sleep(0.03)
+        page.mouse.up()
+        timings["slider_update_s"] = changed(output, before, "the output to follow the slider")
+        time.sleep(0.5)
+        kernel["after_drag"] = ask("print(explorer.source)")
+        shot("32-season-slider", explorer)
+
+        # 2. Copy the style of the first night reference: exactly the winter style encoder's
+        #    code (the sliders' rounded echoes must not change it), and the caption says so.
+        before = output.screenshot()
+        explorer.get_by_role("button", name="night 1", exact=True).click()
+        timings["reference_update_s"] = changed(output, before, "the output to follow 'night 1'")
+        time.sleep(1.0)  # time for the browser's echoes to come back
+        kernel["reference_exact"] = ask(
+            "photo = explorer.reference_photos[4][None]\n"
+            "print(torch.equal(explorer.style, model.encode(photo, 'B')[1][0]), "
+            "explorer.reference_times[4])")
+        kernel["verdict"] = ask(
+            "scale = explorer.latent.views['output'].scale\n"
+            "shown = from_uint8(explorer.arrays()['output'][::scale, ::scale])[None]\n"
+            "season, time = season_and_time(shown)\n"
+            "print(explorer.verdicts['time'], explorer.verdicts['season'], "
+            "int(time[0]) == ['day', 'sunset', 'night'].index(explorer.verdicts['time']))")
+        caption = explorer.locator(".widget-html").filter(has_text="content kept").inner_text()
+        timings["caption"] = caption
+        shot("33-season-reference", explorer)
+
+        # 3. Walk from "day 1" to "night 2" (the default ends): t by keyboard on its handle.
+        t_slider = explorer.locator(".widget-slider").nth(8)  # after the 8 style sliders
+        before = output.screenshot()
+        t_slider.locator(".noUi-handle").focus()
+        for _ in range(50):
+            page.keyboard.press("ArrowRight")
+        timings["t_update_s"] = changed(output, before, "the output to follow t")
+        time.sleep(1.0)
+        kernel["path"] = ask(
+            "a, b = explorer.reference_codes[0], explorer.reference_codes[5]\n"
+            "t = explorer._t\n"
+            "print(explorer.source.startswith('day 1 → night 2'), 0 < t <= 1, "
+            "torch.allclose(explorer.style, (1 - t) * a + t * b, atol=1e-6))")
+        shot("34-season-path", explorer)
+
+        # 4. Winter -> summer: the input becomes the item's winter side.
+        before = source.screenshot()
+        explorer.get_by_role("button", name="winter → summer").click()
+        timings["direction_update_s"] = changed(source, before, "the input to follow the toggle")
+        time.sleep(1.0)
+        kernel["direction"] = ask(
+            "scale = explorer.latent.views['input'].scale\n"
+            "shown = from_uint8(explorer.arrays()['input'][::scale, ::scale])\n"
+            "print(explorer.direction.value, torch.allclose(shown, test[1]['B'], atol=1 / 127), "
+            "explorer.verdicts['target_season'])")
+        shot("35-season-winter-to-summer", explorer)
+        shot("36-season-page", page)
+    return timings
+
+
+@pytest.mark.slow
+def test_season_explorer_in_jupyterlab_and_chromium(tmp_path):
+    _browser_available()
+    env = _widget_env(tmp_path)
+    result = drive_season_explorer(tmp_path, env)
+    print(json.dumps(result, indent=1))
+    kernel = result["kernel"]
+    assert kernel["after_drag"] == "moved by hand", kernel
+    assert kernel["reference_exact"] == "True night", kernel
+    time_of_day, season, agrees = kernel["verdict"].split()
+    assert agrees == "True" and season in ("summer", "autumn", "winter"), kernel
+    assert "pixel accuracy" in result["caption"] and time_of_day in result["caption"]
+    assert kernel["path"] == "True True True", kernel
+    assert kernel["direction"] == "BtoA True summer", kernel
+    assert len(result["screenshots"]) == 6

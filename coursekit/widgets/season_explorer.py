@@ -32,7 +32,7 @@ from coursekit.widgets.views import LatentExplorer, SliderEchoes
 
 __all__ = ["SeasonExplorer"]
 
-THUMBNAIL = 64  # px: the reference photos beside their buttons
+THUMBNAIL = 96  # px: the reference photos above their buttons
 #: The direction toggle's labels.
 DIRECTIONS = {"AtoB": "summer → winter", "BtoA": "winter → summer"}
 
@@ -172,7 +172,7 @@ class SeasonExplorer:
         # Direction and item.
         self.direction = w.ToggleButtons(
             options=[(label, key) for key, label in DIRECTIONS.items()], value=direction,
-            style={"button_width": "130px"})
+            style={"button_width": "160px"})
         self.direction.observe(lambda change: self.set_direction(change["new"]), names="value")
         self.item = w.BoundedIntText(value=self.index, min=0, max=len(dataset) - 1,
                                      description="item", layout=w.Layout(width="100px"),
