@@ -6,7 +6,8 @@
 Prints one row per method and preset with the ratios to CycleGAN at the same preset, next to
 the thesis's Table 3.6 (GTX 1080Ti, 256 px, batch 1): CUT 0.24 s / 3.33 GB = 0.60x CycleGAN's
 time and 0.69x its memory (0.40 s / 4.81 GB); FastCUT 0.15 s / 2.25 GB = 0.375x and 0.47x;
-MUNIT 0.39 s / 3.84 GB = 0.98x and 0.80x.
+MUNIT 0.39 s / 3.84 GB = 0.98x and 0.80x (the thesis does not say whether with the
+reference's explicit cycle; ``munit-cycle0`` is MUNIT without it).
 
 Each configuration is measured in a fresh process by
 ``coursekit.models.profile.training_cost_in_fresh_process`` (the function lecture 3 uses;
@@ -35,21 +36,29 @@ from coursekit.models import load_method_module
 from coursekit.models.profile import (add_cost_arguments, cost_preamble,
                                       training_cost_in_fresh_process)
 
-METHODS = ("cyclegan", "cut", "fastcut", "munit")
+METHODS = ("cyclegan", "cut", "fastcut", "munit", "munit-cycle0")
+#: Rows that are a method with other settings: MUNIT without the explicit cycle (its reference's
+#: edges2shoes configuration, fewer decoder passes per step).
+VARIANTS = {"munit-cycle0": ("munit", {"lambda_cycle": 0.0})}
 # Thesis Table 3.6, ratios to CycleGAN (sec/iter, memory).
 THESIS = {"cyclegan": (1.0, 1.0), "cut": (0.24 / 0.40, 3.33 / 4.81),
-          "fastcut": (0.15 / 0.40, 2.25 / 4.81), "munit": (0.39 / 0.40, 3.84 / 4.81)}
+          "fastcut": (0.15 / 0.40, 2.25 / 4.81), "munit": (0.39 / 0.40, 3.84 / 4.81),
+          "munit-cycle0": (0.39 / 0.40, 3.84 / 4.81)}  # the thesis does not say which
 
 
 def measure(args, method_name: str, preset: str) -> dict:
     """One method at one preset, measured by coursekit.models.profile in a fresh process."""
+    row = method_name
+    method_name, settings = VARIANTS.get(row, (row, {}))
     module = load_method_module(method_name)
     config = module.Config.fast() if preset == "fast" else module.Config.paper()
+    config = replace(config, **settings)
     if args.size:
         config = replace(config, image_size=args.size)
     cost = training_cost_in_fresh_process(method_name, config, device=args.device,
                                           iters=args.iters, warmup=args.warmup,
                                           threads=args.threads)
+    cost["method"] = row
     if method_name == "munit":  # residual blocks and base width of its encoders and decoders
         cost.update(blocks=config.n_res, ngf=config.dim)
     else:
@@ -67,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(cost_preamble(parser, args))
-    header = (f"{'method':<9} {'preset':<6} {'size':>4} {'batch':>5} {'G':>10}  {'s/iter':>8} "
+    header = (f"{'method':<12} {'preset':<6} {'size':>4} {'batch':>5} {'G':>10}  {'s/iter':>8} "
               f"{'memory MB':>10} {'GFLOP':>8}  {'time/CG':>7} {'mem/CG':>6} {'flop/CG':>7}  "
               f"{'thesis time/CG':>14} {'thesis mem/CG':>13}")
     print(header)
@@ -80,7 +89,7 @@ def main() -> None:
             m_ratio = row["memory_bytes"] / reference["memory_bytes"]
             thesis_t, thesis_m = THESIS[row["method"]]
             arch = f"R{row['blocks']}/ngf{row['ngf']}"
-            print(f"{row['method']:<9} {preset:<6} {row['image_size']:>4} {row['batch_size']:>5} {arch:>10}  "
+            print(f"{row['method']:<12} {preset:<6} {row['image_size']:>4} {row['batch_size']:>5} {arch:>10}  "
                   f"{row['seconds']:>8.3f} {row['memory_bytes'] / 2**20:>10.0f} "
                   f"{row['flops'] / 1e9:>8.2f}  {t_ratio:>7.2f} {m_ratio:>6.2f} "
                   f"{row['flops'] / reference['flops']:>7.2f}  {thesis_t:>14.3f} {thesis_m:>13.2f}",
