@@ -64,6 +64,8 @@ def test_the_benchmark_table_cell_waits_for_its_rows():
     assert "benchmarks/munit_tables.py" in cell.source
     assert re.search(r"^\| run \|.*\|$", cell.source, re.MULTILINE), "the table's header"
     assert "TODO" not in cell.source
+    rows = re.findall(r"^\| (MUNIT|w/o|CycleGAN)[^|]*\|( [0-9.]+ \|){6}", cell.source, re.MULTILINE)
+    assert len(rows) == 6, "MUNIT, its four ablations and CycleGAN, each with its numbers"
 
 
 def test_models_losses_and_scores_come_from_coursekit():
