@@ -818,17 +818,19 @@ else:
 ''')
 
 md(r'''
-**What to see** (FAST mode, seed 0, 300 iterations). The image reconstruction and the cycle
-fall first and fastest (about 0.42 to 0.10 in 300 iterations), the content reconstruction
-steadily (1.7 to 0.45), the style reconstruction hardly (0.93 to 0.72 in summer, 0.83 to 0.83
-in winter; the checkpoint's, after 8000 iterations, is 0.37): the style encoder has not yet learnt to read back the sampled code.
+**What to see** (FAST mode, seed 0, 300 iterations; the last digits move a little with the
+number of CPU threads). The image reconstruction and the cycle fall first and fastest (about
+0.42 to 0.10 in 300 iterations), the content reconstruction steadily (1.7 to about 0.45), the
+style reconstruction hardly (0.93 to about 0.73 in summer, 0.83 to about 0.8 in winter; the
+checkpoint's, after 8000 iterations, is 0.37): the style encoder has not yet learnt to read
+back the sampled code.
 The discriminators' loss falls from about 1.9 to 0.9 and stays there, the adversarial game in
 balance. In the sample grids, iteration 0 is noise; by 150 every translation is a blur of sky
 over ground, and the columns styled like a reference already take its light (sunset, day,
 night); by 300 the horizon sits where the input's is, not more. The scores say the same: the
 live run follows the reference's time of day as well as the checkpoint does (1.000), but keeps
-much less of the content (0.34 against 0.53 summer → winter) and reaches the winter less often
-with random styles (0.34 against 0.86). MUNIT learns the style first; the content, and the
+much less of the content (about 0.33 against 0.53 summer → winter) and reaches the winter far
+less often with random styles (about 0.3 against 0.86). MUNIT learns the style first; the content, and the
 season with a random code, take the thousands of iterations the checkpoint had.
 ''')
 
@@ -892,8 +894,10 @@ not depend on the image size, since every convolution's cost grows with the numb
 pixels): it encodes every image twice (content and style), decodes six images in the
 generators' step (two reconstructions, two translations, two cycles) and re-encodes both
 translations, and its discriminators look at three scales. On a CPU, where time follows the
-work, it takes about that much longer (1.5-1.6x in our runs), and needs about 1.5 times the
-memory. The thesis measured 0.98x the time and 0.80x the memory on a GPU, at 256 px and batch
+work, it takes about that much longer (1.4-1.6x in our runs on one thread), and needs about
+1.5 times the memory. Timings need a quiet machine: with another program busy on one of two
+cores, we saw MUNIT's iteration on two threads take ten times as long and more (each of its
+many small layers waits for the thread the other program pushed aside), CycleGAN's hardly. The thesis measured 0.98x the time and 0.80x the memory on a GPU, at 256 px and batch
 1, with the authors' implementations: on a GPU the time of an iteration need not follow its
 work as closely as on a CPU, and memory depends on what each implementation keeps for the
 backward pass. FULL mode measures both methods at 256 px on your GPU.
