@@ -28,7 +28,7 @@ from coursekit.data.synthetic.landscapes import (CLOUD, GRASS, LANDSCAPE_CLASSES
                                                  TREE, WATER, SyntheticLandscapes,
                                                  classify_landscape_style, segment_landscapes)
 from coursekit.data.synthetic.render import palette_image, to_tensor
-from coursekit.widgets.base import ImageView, Throttle, error_html, to_uint8
+from coursekit.widgets.base import ImageView, Throttle, error_html, from_uint8, to_uint8
 from coursekit.widgets.views import _display_scale
 
 __all__ = ["LandscapePainter"]
@@ -488,7 +488,7 @@ class LandscapePainter:
         present = [k for k in range(len(LANDSCAPE_CLASSES)) if (labels == k).any()]
         self.scores = {}
         for title, image in shown.items():
-            photo = _from_uint8(image)[None]
+            photo = from_uint8(image)[None]
             pred = segment_landscapes(photo)[0]
             style = int(classify_landscape_style(photo)[0])
             hits = pred == labels
@@ -626,11 +626,6 @@ def _colours(labels: np.ndarray) -> torch.Tensor:
     """(S, S) class indices -> label colours (3, S, S) in [-1, 1], exactly as the dataset
     makes its items' ``"A"``."""
     return to_tensor(palette_image(labels, LANDSCAPE_PALETTE))
-
-
-def _from_uint8(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def _horizon_of(labels: np.ndarray) -> int:

@@ -19,7 +19,7 @@ import torch
 
 from coursekit.data.synthetic.facades import (FACADE_STYLES, SyntheticFacades,
                                               classify_facade_style, score_facades)
-from coursekit.widgets.base import ImageView, to_uint8
+from coursekit.widgets.base import ImageView, from_uint8, to_uint8
 from coursekit.widgets.views import LatentExplorer, SliderEchoes
 
 __all__ = ["StyleExplorer"]
@@ -268,7 +268,7 @@ class StyleExplorer:
             shown[title] = to_uint8(photo)
         # Judge the photos as shown (8 bits per channel), so that a student who saves the
         # image and scores it gets the same numbers.
-        photos = torch.stack([_from_uint8(a) for a in shown.values()])
+        photos = torch.stack([from_uint8(a) for a in shown.values()])
         styles = classify_facade_style(photos).tolist()
         verdicts, out = {}, {self.LABELS: self.x}
         first = next(iter(self.models))
@@ -338,11 +338,6 @@ class StyleExplorer:
         from IPython.display import display
 
         display(self.widget)
-
-
-def _from_uint8(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def _check_models(models, dataset) -> dict:
