@@ -307,7 +307,7 @@ def test_missing_vgg_weights_name_the_file_and_the_way_out(monkeypatch, tmp_path
 
 
 # ----------------------------------------------------------------------------- real data
-def test_trains_and_scores_on_an_unaligned_folder_as_summer2winter_is_laid_out(tmp_path, capsys):
+def test_trains_and_scores_on_folders_laid_out_as_summer2winter_and_edges2shoes(tmp_path, capsys):
     import json
 
     import numpy as np
@@ -330,3 +330,18 @@ def test_trains_and_scores_on_an_unaligned_folder_as_summer2winter_is_laid_out(t
     # No ground truth for real photos: only what needs none, the spread of random styles.
     assert set(scores) == {"AtoB_diversity", "BtoA_diversity"}
     assert all(0.0 < v < 2.0 for v in scores.values())
+
+    # edges2shoes comes as pix2pix's aligned A|B images: MUNIT takes its two sides as two domains.
+    aligned = tmp_path / "edges2shoes"
+    for split, n in (("train", 3), ("val", 2)):
+        (aligned / split).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (32, 64, 3), dtype=np.uint8)  # A | B, 32 px each
+            Image.fromarray(pixels).save(aligned / split / f"{i}.jpg")
+    run = tmp_path / "run2"
+    assert main(["train", "munit", "--data", str(aligned), "--steps", "2", "--out", str(run),
+                 "--set", "lambda_cycle=0"]) == 0  # the reference's edges2shoes setting
+    capsys.readouterr()
+    assert main(["eval", "munit", "--checkpoint", str(run / "latest.pt"), "--split", "val",
+                 "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"AtoB_diversity", "BtoA_diversity"}
