@@ -58,6 +58,15 @@ def check_loss_weights(config, *names: str) -> None:
         raise ValueError(f"loss weights must be >= 0 (0 switches a term off), got {negative}")
 
 
+def with_ablation(ablations: dict[str, dict[str, Any]], name: str, base, **overrides):
+    """``base`` (a method's Config) with the overrides of ``ablations[name]`` (a method's
+    ``ABLATIONS``) and then ``overrides``; an unknown name is a ValueError listing the known
+    ones. The methods' ``Config.ablation`` classmethods call it."""
+    if name not in ablations:
+        raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ablations)}")
+    return dataclasses.replace(base, **{**ablations[name], **overrides})
+
+
 def inference_config(config):
     """``config`` without what only training needs (``Config.for_inference()`` where a method has
     one: SPADE's VGG loss, whose weights a machine that only translates need not have)."""

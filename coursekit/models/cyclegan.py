@@ -53,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from coursekit.models import check_loss_weights
+from coursekit.models import check_loss_weights, with_ablation
 from coursekit.nn import (GANLoss, ImagePool, PatchGANDiscriminator, ResnetGenerator,
                           init_weights)
 from coursekit.train import Method, TrainConfig, unwrap
@@ -142,10 +142,8 @@ class Config:
     def ablation(cls, name: str, base: "Config | None" = None, **overrides) -> "Config":
         """``base`` (default ``Config.fast()``) with one of the paper's loss ablations
         (``ABLATIONS``: cycle_alone, gan_alone, gan_forward_cycle, gan_backward_cycle, cyclegan)."""
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
-        base = base if base is not None else cls.fast()
-        return replace(base, **{**ABLATIONS[name], **overrides})
+        return with_ablation(ABLATIONS, name, base if base is not None else cls.fast(),
+                             **overrides)
 
     @classmethod
     def fast(cls, **overrides) -> "Config":

@@ -68,7 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from coursekit.models import check_loss_weights
+from coursekit.models import check_loss_weights, with_ablation
 from coursekit.nn import GANLoss, LayerNorm, ResnetBlock, adain, init_weights
 from coursekit.nn.resnet import PADDINGS
 from coursekit.nn.unet import check_image_batch
@@ -357,10 +357,8 @@ class Config:
     @classmethod
     def ablation(cls, name: str, base: "Config | None" = None, **overrides) -> "Config":
         """``base`` (default ``Config.fast()``) with one of ``ABLATIONS``."""
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
-        base = base if base is not None else cls.fast()
-        return replace(base, **{**ABLATIONS[name], **overrides})
+        return with_ablation(ABLATIONS, name, base if base is not None else cls.fast(),
+                             **overrides)
 
     @classmethod
     def fast(cls, **overrides) -> "Config":

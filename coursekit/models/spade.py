@@ -57,7 +57,7 @@ from torch import Tensor
 
 from coursekit.data.metrics import labels_from_palette
 from coursekit.data.synthetic.landscapes import LANDSCAPE_CLASSES, LANDSCAPE_PALETTE
-from coursekit.models import check_loss_weights
+from coursekit.models import check_loss_weights, with_ablation
 from coursekit.nn import (GANLoss, MultiScalePatchGAN, ResnetEncoder, SPADEGenerator,
                           feature_matching_loss, init_weights, kl_divergence, reparameterize)
 from coursekit.train import Method, TrainConfig, unwrap
@@ -161,10 +161,8 @@ class Config:
     @classmethod
     def ablation(cls, name: str, base: "Config | None" = None, **overrides) -> "Config":
         """``base`` (default: the fast preset) with the overrides of ``ABLATIONS[name]``."""
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; choose one of {sorted(ABLATIONS)}")
-        base = base if base is not None else cls.fast()
-        return replace(base, **{**ABLATIONS[name], **overrides})
+        return with_ablation(ABLATIONS, name, base if base is not None else cls.fast(),
+                             **overrides)
 
     @classmethod
     def fast(cls, **overrides) -> "Config":
