@@ -28,7 +28,7 @@ from coursekit.data.synthetic.seasons import (DOMAIN_SEASONS, SyntheticSeasons, 
                                               season_and_time)
 from coursekit.widgets.base import ImageView, from_uint8, to_uint8
 from coursekit.widgets.style_explorer import _check_index
-from coursekit.widgets.views import LatentExplorer, SliderEchoes
+from coursekit.widgets.views import LatentExplorer, SliderEchoes, item_picker
 
 __all__ = ["SeasonExplorer"]
 
@@ -174,16 +174,8 @@ class SeasonExplorer:
             options=[(label, key) for key, label in DIRECTIONS.items()], value=direction,
             style={"button_width": "160px"})
         self.direction.observe(lambda change: self.set_direction(change["new"]), names="value")
-        self.item = w.BoundedIntText(value=self.index, min=0, max=len(dataset) - 1,
-                                     description="item", layout=w.Layout(width="100px"),
-                                     style={"description_width": "32px"})
-        self.previous_button = w.Button(description="◀", tooltip="previous test item",
-                                        layout=w.Layout(width="36px"))
-        self.next_button = w.Button(description="▶", tooltip="next test item",
-                                    layout=w.Layout(width="36px"))
-        self.previous_button.on_click(lambda _: self._step_item(-1))
-        self.next_button.on_click(lambda _: self._step_item(+1))
-        self.item.observe(lambda change: self.show_item(change["new"]), names="value")
+        self.item, self.previous_button, self.next_button = item_picker(
+            len(dataset), self.index, "test item", self.show_item)
 
         self.widget = self._layout()
         self.widget.add_class("coursekit-season-explorer")
@@ -273,9 +265,6 @@ class SeasonExplorer:
         self.index = index
         self._load_input()
         self.throttle()
-
-    def _step_item(self, step: int) -> None:
-        self.item.value = min(max(self.index + step, 0), len(self.dataset) - 1)
 
     def _load_input(self) -> None:
         src, _ = _sides(self._direction)

@@ -20,7 +20,7 @@ import torch
 from coursekit.data.synthetic.facades import (FACADE_STYLES, SyntheticFacades,
                                               classify_facade_style, score_facades)
 from coursekit.widgets.base import ImageView, from_uint8, to_uint8
-from coursekit.widgets.views import LatentExplorer, SliderEchoes
+from coursekit.widgets.views import LatentExplorer, SliderEchoes, item_picker
 
 __all__ = ["StyleExplorer"]
 
@@ -150,16 +150,8 @@ class StyleExplorer:
             button.on_click(lambda _, k=k: self.encode_style(k))
             self.encode_buttons.append(button)
         # The label map.
-        self.item = w.BoundedIntText(value=self.index, min=0, max=len(dataset) - 1,
-                                     description="item", layout=w.Layout(width="100px"),
-                                     style={"description_width": "32px"})
-        self.previous_button = w.Button(description="◀", tooltip="previous label map",
-                                        layout=w.Layout(width="36px"))
-        self.next_button = w.Button(description="▶", tooltip="next label map",
-                                    layout=w.Layout(width="36px"))
-        self.previous_button.on_click(lambda _: self._step_item(-1))
-        self.next_button.on_click(lambda _: self._step_item(+1))
-        self.item.observe(lambda change: self.show_item(change["new"]), names="value")
+        self.item, self.previous_button, self.next_button = item_picker(
+            len(dataset), self.index, "label map", self.show_item)
 
         self.widget = self._layout()
         self.widget.add_class("coursekit-style-explorer")
@@ -240,9 +232,6 @@ class StyleExplorer:
             return
         self._load(index)
         self.throttle()
-
-    def _step_item(self, step: int) -> None:
-        self.item.value = min(max(self.index + step, 0), len(self.dataset) - 1)
 
     def _load(self, index: int) -> None:
         renders = self.dataset.all_styles(index)  # the same labels in every style

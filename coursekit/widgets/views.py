@@ -287,6 +287,27 @@ class SliderEchoes:
         return False
 
 
+def item_picker(length: int, index: int, noun: str, show: Callable[[int], None]):
+    """The controls that pick a dataset item: a number box ``item`` (0 .. length - 1) and
+    ``previous`` / ``next`` buttons (``noun`` names an item in their tooltips). ``show(index)``
+    is called whenever the box changes, by hand or through the buttons. Returns
+    ``(item, previous, next)``."""
+    import ipywidgets as w
+
+    item = w.BoundedIntText(value=index, min=0, max=length - 1, description="item",
+                            layout=w.Layout(width="100px"), style={"description_width": "32px"})
+    previous = w.Button(description="◀", tooltip=f"previous {noun}", layout=w.Layout(width="36px"))
+    following = w.Button(description="▶", tooltip=f"next {noun}", layout=w.Layout(width="36px"))
+
+    def step(by: int) -> None:
+        item.value = min(max(item.value + by, 0), length - 1)
+
+    previous.on_click(lambda _: step(-1))
+    following.on_click(lambda _: step(+1))
+    item.observe(lambda change: show(change["new"]), names="value")
+    return item, previous, following
+
+
 def _as_images(result) -> dict:
     """``fn``'s result as {title: (image, caption or None)}; the title None for one image."""
     def pair(value):
