@@ -47,12 +47,26 @@ def test_paper_preset_is_the_reference_summer2winter_config():
 
 
 def test_paper_networks_have_the_reference_sizes():
-    # Parameter counts of NVlabs/MUNIT's AdaINGen and MsImageDis at its default config,
-    # counted from their layer lists: the encoders, the decoder with its MLP, one D.
+    # Parameter counts of NVlabs/MUNIT's AdaINGen and MsImageDis at its default config (dim 64,
+    # 4 residual blocks of 256 channels, MLP 8 -> 256 -> 256 -> 4096, 3 scales of 4 layers),
+    # added up here layer by layer from the reference's layer lists.
+    def conv(c_in, c_out, k):  # weights and bias
+        return c_in * c_out * k * k + c_out
+
+    res_blocks = 4 * 2 * conv(256, 256, 3)
+    content = conv(3, 64, 7) + conv(64, 128, 4) + conv(128, 256, 4) + res_blocks
+    style = (conv(3, 64, 7) + conv(64, 128, 4) + conv(128, 256, 4) + 2 * conv(256, 256, 4)
+             + conv(256, 8, 1))
+    adain = 2 * 2 * 256 * 4  # a (mean, std) of 256 per AdaIN layer, two layers per block
+    mlp = (8 * 256 + 256) + (256 * 256 + 256) + (256 * adain + adain)
+    upsample = conv(256, 128, 5) + 2 * 128 + conv(128, 64, 5) + 2 * 64  # + LayerNorm's gamma, beta
+    decoder = res_blocks + mlp + upsample + conv(64, 3, 7)
+    discriminator = 3 * (conv(3, 64, 4) + conv(64, 128, 4) + conv(128, 256, 4)
+                         + conv(256, 512, 4) + conv(512, 1, 1))
     m = munit.build(Config.paper())
     count = {k: sum(p.numel() for p in v.parameters()) for k, v in m.networks().items()}
-    assert count["Ec_A"] == 5_385_856 and count["Es_A"] == 2_764_936
-    assert count["G_A"] == 6_875_395 and count["D_A"] == 8_271_171
+    assert count["Ec_A"] == content == 5_385_856 and count["Es_A"] == style
+    assert count["G_A"] == decoder and count["D_A"] == discriminator
     assert {k[:-2] for k in count} == {"Ec", "Es", "G", "D"} and len(count) == 8
 
 

@@ -30,7 +30,6 @@ def test_sides_are_summer_and_winter_scenes_that_never_meet():
     item = ds[3]
     # Each side is the landscape of its scene in its season, at that scene's own time of day.
     style_a = scenes.item_style(ds.scene("A", 3))
-    assert SEASONS[scenes.render(ds.scene("A", 3), (TIMES_OF_DAY[style_a // 3], "summer"))["style"] % 3] == "summer"
     assert torch.equal(item["A"], scenes.render(ds.scene("A", 3),
                                                 (TIMES_OF_DAY[style_a // 3], "summer"))["B"])
     assert int(item["time_B"]) == scenes.item_style(ds.scene("B", 3)) // 3
