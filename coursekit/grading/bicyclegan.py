@@ -69,6 +69,7 @@ from coursekit.grading.checks import (
     require_keys,
     scalar,
     seeded,
+    tensor_output,
     training_run,
 )
 from coursekit.models import bicyclegan as bicyclegan_module
@@ -103,21 +104,12 @@ LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-5
 OUT_ATOL, OUT_RTOL = 1e-5, 1e-4
 
 
-def _tensor(out, what: str, shape: tuple[int, ...] | None = None) -> Tensor:
-    if not isinstance(out, Tensor):
-        raise AssertionError(f"{what} should return a tensor, got {type(out).__name__}")
-    if shape is not None and tuple(out.shape) != tuple(shape):
-        raise AssertionError(f"{what} returned shape {tuple(out.shape)}; expected "
-                             f"{tuple(shape)}")
-    return out
-
-
 # ------------------------------------------------------------------------------------------
 # Part 1: the reparameterisation
 def _reparameterize(fn: Callable, mu: Tensor, logvar: Tensor) -> Tensor:
     out = call_student(fn, mu, logvar, forbidden=REPARAM_REFERENCE,
                        part="the reparameterisation")
-    return _tensor(out, "reparameterize(mu, logvar)", tuple(mu.shape))
+    return tensor_output(out, "reparameterize(mu, logvar)", tuple(mu.shape))
 
 
 def check_reparameterize_gradients(reparameterize: Callable, *, batch: int = 2, nz: int = 3,
@@ -336,7 +328,7 @@ def _unet_z(fn: Callable, G: UNetGenerator, x: Tensor, z: Tensor) -> Tensor:
             ) from error
         raise
     expected_shape = (x.shape[0], G.out_channels, x.shape[2], x.shape[3])
-    return _tensor(out, "unet_forward_with_z(G, x, z)", expected_shape)
+    return tensor_output(out, "unet_forward_with_z(G, x, z)", expected_shape)
 
 
 def check_unet_z_matches_reference(unet_forward_with_z: Callable, *, inject: str = "all",
@@ -545,7 +537,7 @@ def check_generator_encoder_loss_matches_reference(
             assert_close(got[key], expected[key], atol=LOSS_ATOL * max(1.0, lambda_l1),
                          rtol=LOSS_RTOL, what=f"{what}[{key!r}]{call}")
         for key in ("fake_enc", "fake_rand"):
-            assert_close(_tensor(got[key], f"generator_encoder_loss(...)[{key!r}]"),
+            assert_close(tensor_output(got[key], f"generator_encoder_loss(...)[{key!r}]"),
                          expected[key], atol=OUT_ATOL, rtol=OUT_RTOL, what=f"{what}[{key!r}]{call}")
         if not got["G"].requires_grad:
             raise AssertionError(f"{what}: the total 'G' has no gradient (computed under "

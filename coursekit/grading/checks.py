@@ -469,6 +469,24 @@ def scalar(value: Any, what: str, *, number_ok: bool = False) -> Tensor:
     return value.reshape(())
 
 
+def tensor_output(out: Any, what: str, shape: tuple[int, ...] | None = None) -> Tensor:
+    """``out`` if it is a tensor (of ``shape``, when given), else an AssertionError that says
+    what the student's ``what`` returned instead."""
+    if not isinstance(out, Tensor):
+        raise AssertionError(f"{what} should return a tensor, got {type(out).__name__}")
+    if shape is not None and tuple(out.shape) != tuple(shape):
+        raise AssertionError(f"{what} returned shape {tuple(out.shape)}; expected "
+                             f"{tuple(shape)}")
+    return out
+
+
+def assert_close_to_scale(got: Tensor, expected: Tensor, what: str, atol: float = 1e-5,
+                          rtol: float = 1e-4) -> None:
+    """:func:`assert_close` for activations and images of order 1 computed in another order:
+    the absolute tolerance grows with the largest expected value."""
+    assert_close(got, expected, atol=atol * max(1.0, largest(expected)), rtol=rtol, what=what)
+
+
 def largest(t: Tensor | None) -> float:
     """The largest magnitude in ``t`` (0 for None or an empty tensor): the scale of
     tolerances relative to, e.g., a network's largest gradient."""

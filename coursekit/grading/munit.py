@@ -49,6 +49,7 @@ from coursekit.grading.checks import (
     StudentTimeout,
     Threshold,
     assert_close,
+    assert_close_to_scale,
     assert_gradients_match,
     call_student,
     copy_weights,
@@ -62,6 +63,7 @@ from coursekit.grading.checks import (
     require_keys,
     scalar,
     seeded,
+    tensor_output,
     training_run,
 )
 # Part 1 is problem set 5's part 5: its checks are reused as they are (the test cells call them as
@@ -104,21 +106,6 @@ LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-5
 OUT_ATOL, OUT_RTOL = 1e-5, 1e-4
 
 
-def _tensor(out, what: str, shape: tuple[int, ...] | None = None) -> Tensor:
-    if not isinstance(out, Tensor):
-        raise AssertionError(f"{what} should return a tensor, got {type(out).__name__}")
-    if shape is not None and tuple(out.shape) != tuple(shape):
-        raise AssertionError(f"{what} returned shape {tuple(out.shape)}; expected "
-                             f"{tuple(shape)}")
-    return out
-
-
-def _close(got: Tensor, expected: Tensor, what: str) -> None:
-    """Activations: the tolerance scales with the largest expected value."""
-    assert_close(got, expected, atol=OUT_ATOL * max(1.0, largest(expected)), rtol=OUT_RTOL,
-                 what=what)
-
-
 def _decoder(seed: int, dim: int = 4, n_upsample: int = 1, n_res: int = 2, style_dim: int = 3,
              mlp_dim: int = 8, mlp_blocks: int = 3) -> Decoder:
     """coursekit's decoder with MUNIT's Kaiming initialisation: AdaIN's means and stds of
@@ -149,7 +136,7 @@ def decode_with(decoder: Decoder, content: Tensor, style: Tensor,
 def _student_adain(adain: Callable) -> Callable:
     def run(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
         out = call_student(adain, x, mean, std, forbidden=ADAIN_REFERENCE, part="AdaIN")
-        return _tensor(out, "adain(x, mean, std)", tuple(x.shape))
+        return tensor_output(out, "adain(x, mean, std)", tuple(x.shape))
     return run
 
 
@@ -178,7 +165,7 @@ def check_adain_in_decoder(adain: Callable, *, dim: int = 4, n_upsample: int = 1
     got = decode_with(mine, *inputs, adain=_student_adain(adain))
     what = (f"MUNIT's decoder ({n_res} residual blocks of {decoder.content_channels} channels) "
             f"with your adain in its AdaIN layers")
-    _close(got, expected.detach(), f"{what}: the images, vs. coursekit's decoder")
+    assert_close_to_scale(got, expected.detach(), f"{what}: the images, vs. coursekit's decoder")
     if not got.requires_grad:
         raise AssertionError(f"{what}: the images have no gradient")
     (got * weights).sum().backward()
@@ -222,7 +209,7 @@ def _pairs(out, decoder: nn.Module, batch: int, what: str) -> list[tuple[Tensor,
             raise AssertionError(f"{what}: item {k} should be a pair (mean, std), got "
                                  f"{type(pair).__name__}")
         c = decoder.blocks[k // 2].dim
-        pairs.append(tuple(_tensor(t, f"{what}: the {name} of AdaIN layer {k}", (batch, c))
+        pairs.append(tuple(tensor_output(t, f"{what}: the {name} of AdaIN layer {k}", (batch, c))
                            for name, t in zip(("mean", "std"), pair)))
     return pairs
 
@@ -312,7 +299,7 @@ def check_adain_params_in_decoder(adain_params: Callable, *, dim: int = 4, n_ups
         expected = decoder(content, style)
         got = decode_with(decoder, content, style,
                           adain_params=lambda d, s: _adain_params(adain_params, d, s))
-    _close(got, expected, f"MUNIT's decoder ({n_res} residual blocks) with the (mean, std) pairs "
+    assert_close_to_scale(got, expected, f"MUNIT's decoder ({n_res} residual blocks) with the (mean, std) pairs "
                           f"of your adain_params, vs. coursekit's decoder")
 
 
@@ -348,7 +335,7 @@ def _build_style_encoder(encoder_class: Callable, in_channels: int, dim: int, st
 
 def _encode(encoder: nn.Module, x: Tensor, style_dim: int) -> Tensor:
     out = call_student(encoder, x, forbidden=STYLE_REFERENCE, part="the style encoder")
-    return _tensor(out, f"your style encoder on images of shape {tuple(x.shape)}",
+    return tensor_output(out, f"your style encoder on images of shape {tuple(x.shape)}",
                    (x.shape[0], style_dim))
 
 
@@ -390,7 +377,7 @@ def check_style_encoder_matches_reference(encoder_class: Callable, *, in_channel
     expected = ref(x_ref)
     (expected * weights).sum().backward()
     got = _encode(encoder, x_s, style_dim)
-    _close(got, expected.detach(), f"{what}, vs. coursekit's StyleEncoder with the same weights")
+    assert_close_to_scale(got, expected.detach(), f"{what}, vs. coursekit's StyleEncoder with the same weights")
     if not got.requires_grad:
         raise AssertionError(f"{what}: the style codes have no gradient")
     (got * weights).sum().backward()
@@ -517,7 +504,7 @@ def _losses(fn: Callable, model: MUNIT, x_a, x_b, s_a, s_b, gan_loss, weights: d
     for key in (*TERMS, "G"):
         scalar(out[key], f"generator_losses(...)[{key!r}]")
     for key in ("x_ab", "x_ba"):
-        _tensor(out[key], f"generator_losses(...)[{key!r}]", tuple(x_a.shape))
+        tensor_output(out[key], f"generator_losses(...)[{key!r}]", tuple(x_a.shape))
     return out
 
 
@@ -566,7 +553,7 @@ def check_generator_losses_match_reference(generator_losses: Callable, *, batch:
         assert_close(got[key], expected[key], atol=LOSS_ATOL * max(weights.values()),
                      rtol=LOSS_RTOL, what=f"{what}[{key!r}], vs. coursekit's")
     for key in ("x_ab", "x_ba"):
-        _close(got[key], expected[key].detach(), f"{what}[{key!r}], vs. coursekit's")
+        assert_close_to_scale(got[key], expected[key].detach(), f"{what}[{key!r}], vs. coursekit's")
     if not got["G"].requires_grad:
         raise AssertionError(f"{what}: the total 'G' has no gradient (computed under no_grad, "
                              f"or detached?)")
@@ -797,7 +784,7 @@ def _guided(fn: Callable, model: nn.Module, x: Tensor, reference: Tensor,
             direction: str) -> Tensor:
     out = call_student(fn, model, x, reference, direction, forbidden=GUIDED_REFERENCE,
                        part="example-guided translation")
-    return _tensor(out, f"translate_like(model, x, reference, {direction!r})", tuple(x.shape))
+    return tensor_output(out, f"translate_like(model, x, reference, {direction!r})", tuple(x.shape))
 
 
 def _sides(direction: str) -> tuple[str, str]:

@@ -52,6 +52,7 @@ from coursekit.grading.checks import (
     StudentTimeout,
     Threshold,
     assert_close,
+    assert_close_to_scale,
     assert_gradients_match,
     call_student,
     count_parameters,
@@ -63,6 +64,7 @@ from coursekit.grading.checks import (
     scalar,
     seeded,
     threads,
+    tensor_output,
     training_run,
 )
 from coursekit.models import spade as spade_model_module
@@ -91,23 +93,6 @@ ADAIN_REFERENCE = ((norm_module, "adain"), (norm_module, "channel_stats"))
 # A loss of float32 inputs vs. its exact value or the reference's: agrees to ~1e-7 relative;
 # the mistakes change it by 10 % or more.
 LOSS_ATOL, LOSS_RTOL = 1e-5, 1e-5
-# Normalised activations (of order 1, a few units at most) computed in another order.
-OUT_ATOL, OUT_RTOL = 1e-5, 1e-4
-
-
-def _tensor(out, what: str, shape: tuple[int, ...] | None = None) -> Tensor:
-    if not isinstance(out, Tensor):
-        raise AssertionError(f"{what} should return a tensor, got {type(out).__name__}")
-    if shape is not None and tuple(out.shape) != tuple(shape):
-        raise AssertionError(f"{what} returned shape {tuple(out.shape)}; expected "
-                             f"{tuple(shape)}")
-    return out
-
-
-def _close(got: Tensor, expected: Tensor, what: str) -> None:
-    """Activations: the tolerance scales with the largest expected value."""
-    assert_close(got, expected, atol=OUT_ATOL * max(1.0, largest(expected)), rtol=OUT_RTOL,
-                 what=what)
 
 
 def one_hot(classes: Tensor, label_channels: int) -> Tensor:
@@ -144,7 +129,7 @@ def _build_spade(spade_class: Callable, channels: int, label_channels: int, hidd
 
 def _spade_forward(layer: nn.Module, h: Tensor, labels: Tensor) -> Tensor:
     out = call_student(layer, h, labels, forbidden=SPADE_REFERENCE, part="the SPADE layer")
-    return _tensor(out, "the SPADE layer", tuple(h.shape))
+    return tensor_output(out, "the SPADE layer", tuple(h.shape))
 
 
 def _spade_convs(layer: nn.Module, channels: int, label_channels: int, hidden: int,
@@ -237,7 +222,7 @@ def check_spade_matches_reference(spade_class: Callable, *, channels: int = 4,
     what = (f"SPADELayer({channels}, {label_channels}, hidden={hidden}, kernel={kernel}, "
             f"norm={norm!r}) on h of {batch}x{channels}x{size}x{width} and label maps of "
             f"{label_size}x{label_width} px")
-    _close(got, expected, f"{what}, vs. coursekit's SPADE with the same weights")
+    assert_close_to_scale(got, expected, f"{what}, vs. coursekit's SPADE with the same weights")
     if not got.requires_grad:
         raise AssertionError(f"{what}: the output has no gradient (computed under no_grad, or "
                              f"detached?)")
@@ -463,7 +448,7 @@ def _build_block(block_class: Callable, c_in: int, c_out: int, spade: Callable) 
 def _block_forward(block: nn.Module, x: Tensor, labels: Tensor, c_out: int) -> Tensor:
     out = call_student(block, x, labels, forbidden=BLOCK_REFERENCE,
                        part="the SPADE residual block")
-    return _tensor(out, "the SPADE residual block", (x.shape[0], c_out, *x.shape[2:]))
+    return tensor_output(out, "the SPADE residual block", (x.shape[0], c_out, *x.shape[2:]))
 
 
 def _check_block_layers(block: nn.Module, c_in: int, c_out: int) -> None:
@@ -554,7 +539,7 @@ def check_block_matches_reference(block_class: Callable, *, c_in: int = 4, c_out
     got = _block_forward(block, x_s, labels.clone(), c_out)
     what = (f"SPADEResBlock({c_in}, {c_out}) with {norm} norm on x of "
             f"{batch}x{c_in}x{size}x{size}")
-    _close(got, expected, f"{what}, vs. coursekit's block with the same weights")
+    assert_close_to_scale(got, expected, f"{what}, vs. coursekit's block with the same weights")
     if not got.requires_grad:
         raise AssertionError(f"{what}: the output has no gradient")
     (got * weights).sum().backward()
@@ -934,7 +919,7 @@ def check_fm_runs(feature_matching_loss: Callable) -> None:
 def _adain(fn: Callable, x: Tensor, mean: Tensor, std: Tensor, eps: float | None) -> Tensor:
     args = (x, mean, std) if eps is None else (x, mean, std, eps)
     out = call_student(fn, *args, forbidden=ADAIN_REFERENCE, part="AdaIN")
-    return _tensor(out, "adain(x, mean, std)", tuple(x.shape))
+    return tensor_output(out, "adain(x, mean, std)", tuple(x.shape))
 
 
 def _as_tensor(values) -> Tensor:
@@ -972,7 +957,7 @@ def check_adain_matches_reference(adain: Callable, *, batch: int = 2, channels: 
     mine = [t.clone().requires_grad_(True) for t in (x, mean, std)]
     got = _adain(adain, *mine, eps)
     what = f"adain on x of shape {tuple(x.shape)}" + ("" if eps is None else f", eps {eps:g}")
-    _close(got, expected, f"{what}, vs. coursekit's")
+    assert_close_to_scale(got, expected, f"{what}, vs. coursekit's")
     if not got.requires_grad:
         raise AssertionError(f"{what}: the output has no gradient")
     (got * weights).sum().backward()
@@ -1025,7 +1010,7 @@ def check_adain_is_spade_with_uniform_condition(adain: Callable, *, label_channe
         gamma, beta = spade.modulation(m, (size, size))
         expected = spade(h, m)
         got = _adain(adain, h, beta[:, :, 0, 0].clone(), 1 + gamma[:, :, 0, 0], None)
-    _close(got, expected, f"adain(h, beta, 1 + gamma) for {batch} images each filled by one "
+    assert_close_to_scale(got, expected, f"adain(h, beta, 1 + gamma) for {batch} images each filled by one "
                           f"class, vs. SPADE(h, m) with 1x1 convs and instance norm")
 
 
