@@ -15,6 +15,13 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Under pytest-xdist (`-n N`, the README's command) the N workers share the machine's cores:
+# each worker, and every kernel and subprocess it starts, gets cores // N threads. N workers
+# with two OpenMP threads each on two cores oversubscribe them, and OpenMP's busy waiting
+# then made one training run 10x slower.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
 
 import pytest  # noqa: E402
 

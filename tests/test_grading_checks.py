@@ -120,6 +120,7 @@ def test_assert_close_reports_shape_and_values():
 
 # ------------------------------------------------------------------------------ one thread
 def test_checks_student_code_hidden_tests_and_training_runs_use_one_thread():
+    previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         seen = []
@@ -136,7 +137,7 @@ def test_checks_student_code_hidden_tests_and_training_runs_use_one_thread():
                 raise ValueError("a failing hidden test")
         assert torch.get_num_threads() == 2
     finally:
-        torch.set_num_threads(1)
+        torch.set_num_threads(previous)
 
 
 def test_one_thread_checks_wraps_every_check_once():
