@@ -379,9 +379,34 @@ def _trained(args):
     return method, method.config, about.get("data"), f"course checkpoint {args.pretrained}"
 
 
+def _eval_sdedit(args) -> int:
+    """``coursekit eval sdedit``: the realism-faithfulness table of a DDPM over t0 and K."""
+    from coursekit.models.sdedit import T0_GRID, format_tradeoff, tradeoff
+    from coursekit.train.device import select_device
+
+    args.method = "ddpm"
+    module = _method_module("ddpm")
+    method, config, recorded, label = _trained(args)
+    data = args.data or recorded or module.DEFAULT_DATA
+    split = args.split or "test"
+    dataset = _open_data(module, "ddpm", data, split, config.image_size, "score")
+    method.to(select_device(args.device or "auto")).eval()
+    t0s, repeats = args.t0 or T0_GRID, args.repeats or (1, 3)
+    log = sys.stderr if args.json else sys.stdout
+    steps = "every step" if args.steps is None else f"{args.steps} DDIM jumps"
+    print(f"SDEdit with {label} on the first {min(args.items, len(dataset))} guides of {data}, "
+          f"split {split}: t0 {', '.join(map(str, t0s))}; K {', '.join(map(str, repeats))}; "
+          f"{steps}", file=log, flush=True)
+    rows = tradeoff(method, dataset, t0s, repeats, args.steps, args.items)
+    print(json.dumps(rows, indent=2) if args.json else format_tradeoff(rows))
+    return 0
+
+
 def _eval(args) -> int:
     import torch
 
+    if args.method == "sdedit":
+        return _eval_sdedit(args)
     module = _method_module(args.method)
     method, config, recorded, label = _trained(args)
     data = args.data or recorded or module.DEFAULT_DATA
@@ -474,6 +499,52 @@ def _translate(args) -> int:
     return 0
 
 
+def _sdedit(args) -> int:
+    import torch
+    from PIL import Image
+
+    from coursekit.data.synthetic.landscapes import stroke_faithfulness
+    from coursekit.models.sdedit import network_calls, sdedit
+    from coursekit.train.device import select_device
+    from coursekit.translate import load_image
+
+    if not 0 < args.t0 <= 1:
+        raise UsageError(f"--t0 must be in (0, 1], the noise level as a fraction of the "
+                         f"diffusion's steps (0.3 to 0.6 keeps strokes and makes photos); "
+                         f"got {args.t0}")
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file, got {out}")
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out {out} is a folder; give the path of a .png file")
+    method, config, _, label = _trained(args)
+    guide = load_image(args.guide, config.image_size, args.resize)[None]
+    mask = None
+    if args.mask is not None:  # white = paint anew, black = keep the guide's pixels
+        painted = load_image(args.mask, config.image_size, args.resize).mean(0) > 0
+        if not painted.any():
+            raise CLIError(f"the mask {args.mask} has no white pixels: nothing would be "
+                           "generated (white marks the region to paint anew)")
+        mask = (~painted).float()[None, None]
+    device = select_device(args.device or "auto")
+    method.to(device).eval()
+    targets = [out] if args.samples == 1 else [
+        out.with_name(f"{out.stem}_{k + 1}.png") for k in range(args.samples)]
+    calls = network_calls(args.t0, args.repeats, args.steps, config.num_timesteps)
+    print(f"SDEdit with {label}: t0 {args.t0}, {args.repeats} repeat(s), {calls} network "
+          f"calls per image, on {device}", flush=True)
+    generator = torch.Generator().manual_seed(args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        edited = sdedit(method, guide, args.t0, args.repeats, args.steps, mask=mask,
+                        generator=generator).float().cpu().clamp(-1, 1)
+        pixels = ((edited[0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(target)
+        score = stroke_faithfulness(edited, guide)["score"]
+        print(f"wrote {target} (faithfulness to the guide {score:.3f}; 1 = the guide itself)")
+    return 0
+
+
 def _pretrained_list(args) -> int:
     from coursekit import pretrained
 
@@ -508,6 +579,25 @@ def _at_least(minimum: int, meaning: str):
 
 _count = _at_least(1, "1 or more")
 _interval = _at_least(0, "0 (off) or more")
+
+
+def _numbers(kind, meaning: str, low, high):
+    """argparse type: a comma list of ``kind`` numbers, each above ``low`` (exclusive for
+    floats, inclusive for ints) and at most ``high``."""
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of {meaning}") from None
+        bad = [v for v in values if (v <= low if kind is float else v < low)
+               or (high is not None and v > high)]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {meaning}, e.g. "
+                                             f"{'0.3,0.5' if kind is float else '1,3'}")
+        return values
+
+    return parse
 
 
 def _metric_names(text: str) -> tuple[str, ...]:
@@ -573,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="ground-truth scores of a trained model")
-    p.add_argument("method", help=f"one of: {listing}")
+    p.add_argument("method", help=f"one of: {listing}; or sdedit (a ddpm model's "
+                                  "realism-faithfulness table over --t0 and --repeats)")
     _model_source(p)
     p.add_argument("--data", default=None,
                    help="dataset name or folder (default: the data the run was trained on)")
@@ -582,6 +673,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=_metric_names, default=None, metavar="fid,kid,lpips",
                    help="also the papers' metrics (a comma list of fid, kid, lpips); needs "
                         "pip install 'coursekit[metrics]' and pretrained weights (docs/cli.md)")
+    p.add_argument("--t0", type=_numbers(float, "noise levels in (0, 1]", 0.0, 1.0), default=None,
+                   metavar="0.1,0.5,...", help="sdedit: the noise levels (default 0.1 to 1.0)")
+    p.add_argument("--repeats", type=_numbers(int, "repeats of 1 or more", 1, None), default=None,
+                   metavar="1,3", help="sdedit: the numbers of repeats K (default 1,3)")
+    p.add_argument("--steps", type=_count, default=None,
+                   help="sdedit: DDIM jumps per edit (default: every step)")
+    p.add_argument("--items", type=_count, default=64, help="sdedit: guides edited (default 64)")
+    p.add_argument("--device", default=None, help="sdedit: auto (default), cpu, cuda, ...")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("translate", help="translate your own images with a trained model")
@@ -605,6 +704,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random codes of --samples")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.set_defaults(func=_translate)
+
+    p = sub.add_parser("sdedit", help="turn your own stroke painting into a photo with a "
+                       "trained diffusion model (SDEdit)")
+    _model_source(p)
+    p.add_argument("--guide", required=True, metavar="FILE",
+                   help="the painting or image to edit (PNG, JPEG, ...; painted in any program)")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="where the result goes "
+                   "(with --samples K: FILE_1.png ... FILE_K.png)")
+    p.add_argument("--t0", type=float, default=0.5, help="noise level in (0, 1]: lower keeps "
+                   "more of the guide, higher makes it more photo-like (default 0.5)")
+    p.add_argument("--repeats", type=_count, default=3,
+                   help="perturb-and-denoise cycles, each from the last output (default 3)")
+    p.add_argument("--steps", type=_count, default=None, help="denoise in this many DDIM jumps "
+                   "instead of every step (faster on a CPU; default: every step)")
+    p.add_argument("--mask", default=None, metavar="FILE", help="edit only the white region "
+                   "of this image; black pixels keep the guide")
+    p.add_argument("--samples", type=_count, default=1, help="results to draw (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--resize", choices=["crop", "stretch"], default="crop",
+                   help="how the guide reaches the model's square size (default: crop)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.set_defaults(func=_sdedit, method="ddpm")
 
     pre = sub.add_parser("pretrained", help="the course checkpoints shipped with coursekit")
     psub = pre.add_subparsers(dest="pretrained_command", required=True)

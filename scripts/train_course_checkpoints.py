@@ -44,6 +44,8 @@ COURSE = {
     "spade-vae-landscapes": ("spade", "synthetic-landscapes", 50),
     # MUNIT: summer <-> winter, the style code picks the time of day.
     "munit-seasons": ("munit", "synthetic-seasons", 50),
+    # The diffusion model of landscape photos that SDEdit edits strokes with.
+    "ddpm-landscapes": ("ddpm", "synthetic-strokes", 64),
 }
 _SPADE_STEPS = dict(steps=6000, decay_steps=3000, eval_every=1000, sample_every=1000,
                     checkpoint_every=500, log_every=100)

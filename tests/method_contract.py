@@ -48,6 +48,9 @@ To be registered, a method's module must satisfy:
      the gradient unchanged, even where the cycle, identity, L1 or PatchNCE terms still reach
      every weight (``test_the_gradient_checks_can_fail`` shows both checks catching such
      mistakes).
+   * a network the method keeps as a moving average of another (``averaged_networks``:
+     DDPM's ``net_ema``) gets no gradient and moves part of the way to its network, by the
+     same fraction for every weight.
 5. **Outputs.** ``translate(batch["A"])`` and ``visuals(batch)`` (in eval mode, without
    gradients, as the loop calls it) give ``(N, 3, H, W)`` images of the batch's size in
    [-1, 1]; ``evaluate(dataset)`` on ``DEFAULT_DATA``'s test split returns exactly the keys in
@@ -115,6 +118,13 @@ TINY: dict[str, dict[str, Any]] = {
     "spade": {"image_size": 32, "num_up": 3, "ngf": 2, "spade_hidden": 8, "ndf": 4, "d_layers": 1,
               "nz": 8, "nef": 4, "e_blocks": 2},
     "munit": {"image_size": 32, "dim": 4, "n_res": 1, "mlp_dim": 8, "ndf": 4, "d_layers": 2},
+    # Two levels with attention at 16 px; two DDIM steps to edit and to sample, 8 test guides.
+    # No gradient clipping: rule 9 compares the gradient of two processes with the mean of two
+    # single-process ones, and clipping each by its own norm is not linear (test_ddpm checks
+    # the clipping).
+    "ddpm": {"image_size": 32, "ch": 8, "ch_mult": (1, 2), "attn_resolutions": (16,),
+             "groups": 4, "sample_steps": 2, "edit_steps": 2, "repeats": 1, "eval_items": 8,
+             "grad_clip": 0.0},
 }
 
 #: What ``evaluate`` returns on the method's DEFAULT_DATA (coursekit.data.evaluation): the
@@ -145,6 +155,9 @@ EVAL_KEYS: dict[str, set[str]] = {
         "guided_time_follows_reference", "guided_l1", "guided_time_kept")}
     | {f"AtoB_{k}" for k in ("modes_covered", "modes_per_input", "mode_tv", "num_modes",
                              "recall_distance", "precision_distance")},
+    # SDEdit of synthetic-strokes' guides, and unconditional samples (sample_).
+    "ddpm": {"l1", "faithfulness", "faithfulness_distance", "realism", "realism_distance",
+             "sample_realism", "sample_realism_distance"},
 }
 
 #: Range of each score (keys without their AtoB_/BtoA_ and guided_ prefixes). Rates, accuracies, IoUs and
@@ -165,6 +178,10 @@ EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "detail": (0.0, 1.0),
     # synthetic-seasons: fractions of outputs.
     "season_rate": (0.0, 1.0), "time_kept": (0.0, 1.0), "time_follows_reference": (0.0, 1.0),
+    # synthetic-strokes: exp(-distance / scale) and a pass rate; an RMS distance between images
+    # in [-1, 1] (at most 2); a Mahalanobis distance (unbounded above).
+    "faithfulness": (0.0, 1.0), "faithfulness_distance": (0.0, 2.0), "realism": (0.0, 1.0),
+    "realism_distance": (0.0, math.inf),
 }
 
 #: Relations between scores that a method's evaluation promises.
@@ -191,6 +208,7 @@ ADVERSARIAL: dict[str, list[tuple[str, str]]] = {
     "spade": [("G", "D")],
     # Each decoder plays its domain's D; the content encoders reach D through the translations.
     "munit": [("G_A", "D_A"), ("G_B", "D_B"), ("Ec_A", "D_B"), ("Ec_B", "D_A")],
+    "ddpm": [],  # regression on the noise: no discriminator
 }
 
 #: Settings of a method (besides its preset) whose training step the gradient rules must hold
@@ -356,7 +374,7 @@ def assert_scores(name: str, scores: Any) -> None:
     for key, value in scores.items():
         assert type(value) is float and math.isfinite(value), (key, value)
         low, high = EVAL_BOUNDS[key.removeprefix("AtoB_").removeprefix("BtoA_")
-                                .removeprefix("guided_")]
+                                .removeprefix("guided_").removeprefix("sample_")]
         assert low <= value <= high, (key, value)
     EVAL_RELATIONS.get(name, lambda s: None)(scores)
 
@@ -380,6 +398,19 @@ def norm_fed_biases(method: nn.Module) -> set[int]:
     return ids
 
 
+def check_moving_average(name: str, old: Tensor, new: Tensor, source: Tensor) -> None:
+    """An averaged parameter (``Method.averaged_networks``) after a step: new = old +
+    (1 - rate) (source - old) for one rate in (0, 1), the same for every element."""
+    assert not new.requires_grad, f"{name} is a moving average but requires a gradient"
+    gap = source - old
+    moved = new - old
+    assert bool((moved != 0).any()), f"{name} is a moving average but did not move"
+    fraction = (moved * gap).sum() / (gap * gap).sum()
+    assert 0 < float(fraction) < 1, (name, float(fraction))
+    # float32 rounding of the update: a few ulps of the weights (|w| < 4: 5e-7 each).
+    torch.testing.assert_close(moved, fraction * gap, rtol=0, atol=2e-6, msg=name)
+
+
 def step_and_check_gradients(method: Method, batch: dict) -> dict[str, float]:
     """One training step on a fresh method, then rule 4. Returns the losses as floats."""
     names = {id(p): n for n, p in method.named_parameters()}
@@ -388,6 +419,8 @@ def step_and_check_gradients(method: Method, batch: dict) -> dict[str, float]:
                  for p in group["params"]}
     exempt = norm_fed_biases(method) | ANALYTIC_ZEROS.get(_method_name(method), lambda m: set())(method)
     before = {n: p.detach().clone() for n, p in method.named_parameters()}
+    averaged = {f"{avg}.{n}": f"{source}.{n}" for avg, source in method.averaged_networks.items()
+                for n, _ in getattr(method, avg).named_parameters()}
     losses = method.training_step(batch)
     assert isinstance(losses, dict) and losses, losses
     values = {}
@@ -395,7 +428,11 @@ def step_and_check_gradients(method: Method, batch: dict) -> dict[str, float]:
         assert isinstance(key, str) and isinstance(loss, Tensor) and loss.numel() == 1, (key, loss)
         values[key] = float(loss)
         assert math.isfinite(values[key]), (key, values[key])
-    for name, p in method.named_parameters():
+    params = dict(method.named_parameters())
+    for name, p in params.items():
+        if name in averaged:  # a moving average: moved part of the way to its network
+            check_moving_average(name, before[name], p.detach(), params[averaged[name]].detach())
+            continue
         if id(p) not in optimized:
             assert torch.equal(p, before[name]), f"{name} is in no optimizer but changed"
             continue
@@ -529,7 +566,8 @@ def test_the_gradient_checks_can_fail(name, monkeypatch, one_thread):
     """Positive controls of rule 4's checks: (a) each network in turn with its outputs detached
     (a network cut off from its loss) fails the gradient check, or is refused by
     ``backward_and_step`` when nothing in the loss needs a gradient any more; (b) a generator
-    output detached only where the discriminator judges it fails the adversarial check."""
+    output detached only where the discriminator judges it fails the adversarial check; (c) a
+    moving average left alone or replaced by its network fails the average's check."""
     batch = a_batch(name)
     for network in tiny_method(name).networks():
         method = tiny_method(name)
@@ -538,6 +576,18 @@ def test_the_gradient_checks_can_fail(name, monkeypatch, one_thread):
             step_and_check_gradients(method, batch)
         if caught.type is RuntimeError:  # backward_and_step's refusal, not another error
             assert "does not require gradients" in str(caught.value), caught.value
+    for average, source in tiny_method(name).averaged_networks.items():
+        # (c) an average that is not updated, or that copies its network outright, fails.
+        for broken in (lambda a, s: None, lambda a, s: a.data.copy_(s)):
+            method = tiny_method(name)
+            pairs = list(zip(getattr(method, average).parameters(),
+                             getattr(method, source).parameters()))
+            monkeypatch.setattr(method, "update_ema",
+                                lambda b=broken, pairs=pairs: [b(a, s) for a, s in pairs])
+            with pytest.raises(AssertionError, match="moving average|0 < "):
+                step_and_check_gradients(method, batch)
+    if not ADVERSARIAL[name]:
+        return
     generator, discriminator = ADVERSARIAL[name][0]
     D = type(getattr(tiny_method(name), discriminator))
     forward = D.forward
@@ -580,7 +630,8 @@ def test_a_course_checkpoint_translates_as_the_method_does(tmp_path, name):
 
     method = tiny_method(name)
     method.training_step(a_batch(name, n=2))  # trained weights, not the initial ones
-    assert set(method.inference_networks) <= set(method.networks()), method.inference_networks
+    assert set(method.inference_networks) <= set(method.networks()) | set(
+        method.averaged_networks), method.inference_networks
     pretrained.save(method, name, tmp_path / name, {"data": "test"})
     loaded = pretrained.load(tmp_path / name)
     assert type(loaded) is type(method) and loaded.config == method.config

@@ -65,6 +65,11 @@ SYNTHETIC: dict[str, SyntheticInfo] = {
             "summer2winter_yosemite",
             "unpaired landscapes: summer scenes (A) vs. other scenes in winter (B), any time of day",
         ),
+        SyntheticInfo(
+            "synthetic-strokes", "coursekit.data.synthetic.strokes:SyntheticStrokes", "paired",
+            "SDEdit's stroke paintings (LSUN church / bedroom strokes)",
+            "stroke painting (A) of a landscape photo (B); diffusion models train on B alone",
+        ),
     ]
 }
 

@@ -34,6 +34,8 @@ METHODS: dict[str, str] = {
     "bicyclegan": "coursekit.models.bicyclegan",
     "spade": "coursekit.models.spade",
     "munit": "coursekit.models.munit",
+    # A diffusion model of photos; its translation is SDEdit (coursekit.models.sdedit).
+    "ddpm": "coursekit.models.ddpm",
 }
 
 

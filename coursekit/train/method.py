@@ -83,6 +83,10 @@ class Method(nn.Module):
     #: The networks a trained model needs to translate (its generators), by attribute name:
     #: what a course checkpoint (``coursekit.pretrained``) stores. Empty: every network.
     inference_networks: tuple[str, ...] = ()
+    #: Networks that are moving averages of others (DDPM's ``{"net_ema": "net"}``): updated
+    #: by the method after its optimizer steps, never by an optimizer, without gradients; leave
+    #: them out of ``networks()``. They are state, so checkpoints and resume carry them.
+    averaged_networks: dict[str, str] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -171,13 +175,16 @@ class Method(nn.Module):
             for parameter in network.parameters():
                 parameter.requires_grad_(flag)
 
-    def backward_and_step(self, loss: Tensor, *names: str, retain_graph: bool = False) -> None:
+    def backward_and_step(self, loss: Tensor, *names: str, retain_graph: bool = False,
+                          clip_grad_norm: float | None = None) -> None:
         """Update the optimizers ``names`` with the gradient of ``loss``.
 
         Zeroes their gradients, backpropagates ``loss`` (scaled by the loop's GradScaler under
         fp16, a no-op scaler otherwise), steps them (the scaler skips the step if gradients
         overflowed) and updates the scaler. Several names update several networks from one loss
-        (e.g. a generator and an encoder trained jointly).
+        (e.g. a generator and an encoder trained jointly). ``clip_grad_norm``: rescale the
+        gradients of those optimizers' parameters to at most this total norm before stepping
+        (DDPM's training); under fp16 they are unscaled first, so the norm is the true one.
         """
         if not names:
             raise ValueError("backward_and_step(loss, *names) needs at least one optimizer name, e.g. 'G'")
@@ -205,6 +212,12 @@ class Method(nn.Module):
         # dtype its forward op used, so leave the autocast region for it.
         with torch.autocast(device_type=loss.device.type, enabled=False):
             scaler.scale(loss).backward(retain_graph=retain_graph)
+        if clip_grad_norm is not None:
+            for name in names:
+                scaler.unscale_(optimizers[name])
+            torch.nn.utils.clip_grad_norm_([p for name in names
+                                            for group in optimizers[name].param_groups
+                                            for p in group["params"]], clip_grad_norm)
         for name in names:
             scaler.step(optimizers[name])
         # One update per backward/step cycle: each cycle is a complete "iteration" for the
