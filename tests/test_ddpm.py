@@ -12,8 +12,9 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from coursekit.models import sdedit
-from coursekit.models.ddpm import (DDPM, Config, Schedule, UNet, ddim_step, p_sample,
-                                   predict_x0, q_sample, timesteps)
+from coursekit.models.ddpm import DDPM, Config, UNet
+from coursekit.nn.diffusion import (Schedule, ddim_step, p_sample, predict_x0, q_sample,
+                                    timesteps)
 
 T = 1000
 # diffusers builds the betas with a float32 linspace and multiplies 1000 float32 factors; ours

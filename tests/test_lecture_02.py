@@ -214,13 +214,19 @@ def test_gan_alone_collapses_and_the_cycle_keeps_the_input(executed):
     0.26-0.32, background 0.12-0.15, cycle error 0.13-0.14. Every threshold holds for all three
     seeds with a margin of at least 0.04 (0.2 or more for most, for the seed-0 run tested here),
     so that a retuned fast preset does not trip them by noise. GAN + forward cycle's IoU is
-    not tested: it was below GAN alone's in seed 2 (0.18 vs 0.22)."""
+    not tested: it was below GAN alone's in seed 2 (0.18 vs 0.22). On another CPU (AMD EPYC,
+    2026-12-07) the same seed-0 run ended elsewhere, as float rounding that differs between
+    processors moves a 300-step GAN: spreads 0.53 / 0.88 / 1.02, IoU 0.22 / 0.23 / 0.34,
+    background 0.065 / 0.108 / 0.129, cycle error 0.27 / 0.13 / 0.14. The collapse is
+    therefore tested against the cycled runs, and every threshold holds on both machines."""
     _, results = executed
     s = results["scores"]
     gan, fwd, full = s["GAN alone"], s["GAN + forward cycle"], s["CycleGAN"]
     assert results["collapse"]["spread_ratio"] == pytest.approx(gan["spread_ratio"], abs=1e-6)
-    # Collapse: GAN alone's outputs vary far less across inputs than the inputs do.
-    assert gan["spread_ratio"] < 0.5
+    # Collapse: GAN alone's outputs vary far less across inputs than the inputs do, and far
+    # less than with either cycle (margins 0.07 and 0.09 in the run on the second CPU).
+    assert gan["spread_ratio"] < 0.6
+    assert gan["spread_ratio"] < min(fwd["spread_ratio"], full["spread_ratio"]) - 0.25
     assert fwd["spread_ratio"] > 0.65 and full["spread_ratio"] > 0.65
     # The input's animal and background survive only with the cycle.
     assert full["AtoB_silhouette_iou"] > gan["AtoB_silhouette_iou"] + 0.05

@@ -190,7 +190,10 @@ def test_adain_and_instance_norm_claims_hold_in_the_notebook(executed):
 @pytest.mark.slow
 def test_the_checkpoint_reproduces_its_card_and_the_brackets_are_the_datas(executed):
     _, results = executed
-    assert results["recheck_gap"] < 1e-6  # the shipped weights give the card's check
+    # The shipped weights give the card's check. Float rounding that differs with the thread
+    # count may move a pixel across a class boundary: 1 / (50 x 32 x 32) = 2e-5 of pixel
+    # accuracy each (measured: one pixel at one thread); a whole image's verdict is 0.02.
+    assert results["recheck_gap"] < 1e-4
     for direction, rows in results["brackets"].items():
         truth, itself, reference = rows["true render"], rows["input itself"], rows["reference itself"]
         assert truth["l1"] == 0.0 and truth["season_rate"] == 1.0, direction

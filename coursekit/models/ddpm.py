@@ -35,7 +35,8 @@ with 50 such steps instead of 1000.
 
 **Indices.** The papers count t = 1..T; the code, like the reference's and diffusers', indexes
 arrays by t - 1 = 0..T-1: ``alphas_cumprod[i]`` is alphabar_{i+1}, and "alphabar_0" = 1 is
-the value before the first step. Every function here takes that 0-based index.
+the value before the first step. The process's functions (``coursekit.nn.diffusion``: the
+schedule, q_sample, the posterior, the ancestral and DDIM steps) take that 0-based index.
 
 **Network.** The U-Net of Ho et al. (PixelCNN++'s backbone, as in the DDIM/SDEdit code): a
 sinusoidal embedding of t through a 2-layer MLP added inside every residual block, GroupNorm,
@@ -44,9 +45,10 @@ way up. Written out here rather than taken from diffusers' ``UNet2DModel`` so th
 can read where t enters the network; the tests check the schedule and the steps against
 diffusers.
 
-**Optimisation.** Adam 2e-4 (the DDIM code's LSUN rate is 2e-5 at batch 64 and 256 px), no
-weight decay, gradients clipped to norm 1, an exponential moving average of the weights
-(0.999 in SDEdit's configs) that is the model used for sampling.
+**Optimisation.** Adam at 2e-4 for 32 px and 2e-5 for 256 px (Ho et al. lowered it for the
+256 px models, which were unstable at the larger rate), batch 64, no weight decay, gradients
+clipped to norm 1 (their code's), and an exponential moving average of the weights (0.999 in
+SDEdit's configs) that is the model used for sampling.
 """
 from __future__ import annotations
 
@@ -58,123 +60,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# The schedule and the steps (Eq. 2-7, 11; DDIM's Eq. 12) are shared blocks: SDEdit runs them.
+from coursekit.nn.diffusion import Schedule, q_sample, reverse_step, timesteps
 from coursekit.train import Method, TrainConfig, unwrap
 
 #: The noise prediction is regression on photos: any image dataset works; the offline one is
 #: the landscapes' stroke/photo view, whose strokes SDEdit edits.
 DEFAULT_DATA = "synthetic-strokes"
 PAIRED = False
-
-
-# ------------------------------------------------------------------------------ schedule
-class Schedule(nn.Module):
-    """The fixed quantities of the forward process, as non-persistent float32 buffers (they
-    follow the model to its device and are recomputed, not stored in checkpoints).
-
-    Computed in float64 and rounded once, as the SDEdit code does: alphabar_T = 4.0e-5 is a
-    product of 1000 factors, and a float32 running product drifts by ~1e-5 relative."""
-
-    def __init__(self, num_timesteps: int = 1000, beta_start: float = 1e-4,
-                 beta_end: float = 0.02):
-        super().__init__()
-        if num_timesteps < 1:
-            raise ValueError(f"num_timesteps must be >= 1, got {num_timesteps}")
-        if not 0 < beta_start <= beta_end < 1:
-            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
-        self.num_timesteps = num_timesteps
-        betas = torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
-        alphas_cumprod = torch.cumprod(1 - betas, 0)
-        previous = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])  # alphabar_{t-1}
-        values = {
-            "betas": betas,
-            "alphas_cumprod": alphas_cumprod,
-            "alphas_cumprod_prev": previous,
-            # Eq. 7: beta~_t, 0 at the first step (x_0 is then known exactly).
-            "posterior_variance": betas * (1 - previous) / (1 - alphas_cumprod),
-            # Eq. 7's two coefficients of mu~_t: on x0_hat and on x_t.
-            "posterior_coef_x0": betas * previous.sqrt() / (1 - alphas_cumprod),
-            "posterior_coef_xt": (1 - betas).sqrt() * (1 - previous) / (1 - alphas_cumprod),
-        }
-        for name, value in values.items():
-            self.register_buffer(name, value.float(), persistent=False)
-
-    def at(self, name: str, t: Tensor, ndim: int = 4) -> Tensor:
-        """Buffer ``name`` at 0-based indices ``t`` (N,), shaped (N, 1, 1, 1) to broadcast."""
-        return getattr(self, name)[t].reshape(-1, *([1] * (ndim - 1)))
-
-    def index(self, t0: float) -> int:
-        """The number of steps that noise level ``t0`` in (0, 1] means: round(t0 T), at least 1
-        (t0 = 0.001 is still one step, never a loop of zero steps)."""
-        if not 0 < t0 <= 1:
-            raise ValueError(f"the noise level t0 must be in (0, 1] (a fraction of the "
-                             f"{self.num_timesteps} steps), got {t0}")
-        return max(1, round(t0 * self.num_timesteps))
-
-
-def q_sample(schedule: Schedule, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-    """Eq. 4: x_t = sqrt(alphabar_t) x0 + sqrt(1 - alphabar_t) noise, at 0-based steps ``t``
-    (N,) (``t = i`` is alphabar_{i+1}: after i + 1 noising steps)."""
-    abar = schedule.at("alphas_cumprod", t, x0.ndim)
-    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
-
-
-def predict_x0(schedule: Schedule, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
-    """Eq. 4 solved for x0: (x_t - sqrt(1 - alphabar_t) eps) / sqrt(alphabar_t). Not clipped
-    to [-1, 1] (the SDEdit code does not; diffusers clips unless ``clip_sample=False``)."""
-    abar = schedule.at("alphas_cumprod", t, xt.ndim)
-    return (xt - (1 - abar).sqrt() * eps) / abar.sqrt()
-
-
-def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-    """Eq. 6-7: the mean mu~_t(x_t, x_0) and variance beta~_t of q(x_{t-1} | x_t, x_0)."""
-    mean = (schedule.at("posterior_coef_x0", t, xt.ndim) * x0
-            + schedule.at("posterior_coef_xt", t, xt.ndim) * xt)
-    return mean, schedule.at("posterior_variance", t, xt.ndim)
-
-
-def p_sample(schedule: Schedule, eps: Tensor, xt: Tensor, t: Tensor,
-             noise: Tensor | None = None) -> Tensor:
-    """One ancestral step (Algorithm 2, line 4) from x_t to x_{t-1}, given the network's noise
-    prediction ``eps``: mu~_t(x_t, x0_hat) + sqrt(beta~_t) z, with no noise where t = 0 (the
-    last step returns the mean). ``noise`` defaults to a fresh N(0, I) draw."""
-    mean, variance = posterior(schedule, predict_x0(schedule, xt, t, eps), xt, t)
-    if noise is None:
-        noise = torch.randn_like(xt)
-    last = (t == 0).reshape(-1, *([1] * (xt.ndim - 1)))
-    return torch.where(last, mean, mean + variance.sqrt() * noise)
-
-
-def ddim_step(schedule: Schedule, eps: Tensor, xt: Tensor, t: Tensor, s: Tensor,
-              eta: float = 0.0, noise: Tensor | None = None) -> Tensor:
-    """DDIM's Eq. 12: from x_t to x_s for 0-based steps t > s (N,), where s = -1 is the clean
-    image (alphabar = 1). ``eta`` = 0 is deterministic, 1 the ancestral step's variance."""
-    abar_t = schedule.at("alphas_cumprod", t, xt.ndim)
-    # alphabar before the first noising step is 1: prepend it, so index s + 1 covers s = -1.
-    abar_s = torch.cat([schedule.alphas_cumprod.new_ones(1), schedule.alphas_cumprod])[s + 1]
-    abar_s = abar_s.reshape_as(abar_t)
-    x0 = predict_x0(schedule, xt, t, eps)
-    sigma = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)).sqrt()
-    direction = (1 - abar_s - sigma**2).clamp_min(0).sqrt() * eps
-    if noise is None:
-        noise = torch.randn_like(xt) if eta > 0 else torch.zeros_like(xt)
-    return abar_s.sqrt() * x0 + direction + sigma * noise
-
-
-def timesteps(num_timesteps: int, start: int, steps: int | None = None) -> list[int]:
-    """The 0-based steps a sampler visits from ``start`` (exclusive: x is at level ``start``,
-    i.e. after ``start`` noising steps) down to the clean image, highest first.
-
-    ``steps=None``: every one, ``start - 1, ..., 0`` (ancestral DDPM; ``start`` network calls).
-    Otherwise ``steps`` levels evenly spaced over [0, start - 1], the top one included (at most
-    ``start`` of them)."""
-    if not 1 <= start <= num_timesteps:
-        raise ValueError(f"start must be between 1 and {num_timesteps}, got {start}")
-    if steps is None or steps >= start:
-        return list(range(start - 1, -1, -1))
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    picked = torch.linspace(start - 1, 0, steps).round().long().tolist()
-    return sorted(set(picked), reverse=True)
 
 
 # ------------------------------------------------------------------------------ network
@@ -329,8 +222,8 @@ class IdealDenoiser(nn.Module):
 # ------------------------------------------------------------------------------ config
 @dataclass
 class Config:
-    """Defaults: SDEdit's LSUN church model (its ``configs/church.yml``) with the DDIM code's
-    optimiser; ``fast()`` is a 32 px model for a CPU."""
+    """Defaults: SDEdit's LSUN church model (its ``configs/church.yml``) with the DDPM paper's
+    optimiser for 256 px; ``fast()`` is a 32 px model for a CPU."""
 
     image_size: int = 256
     channels: int = 3
@@ -398,11 +291,11 @@ class Config:
     @classmethod
     def course(cls, **overrides) -> "Config":
         """The course checkpoint's preset (``scripts/train_course_checkpoints.py``): the fast
-        preset's network (2.2 MB in float16) trained 5000 steps at a constant rate, as the DDPM
-        paper (no decay), with EMA 0.999: about an hour on one CPU thread."""
+        preset's network (2.2 MB in float16) trained 3000 steps at a constant rate, as the DDPM
+        paper (no decay), with EMA 0.999: about 50 minutes on one CPU thread."""
         base = cls.fast()
         base = replace(base, ema_rate=0.999, train=replace(
-            base.train, steps=5000, decay_steps=0, out_dir="runs/ddpm-course",
+            base.train, steps=3000, decay_steps=0, out_dir="runs/ddpm-course",
             sample_every=1000, checkpoint_every=500, eval_every=1000, log_every=100))
         return replace(base, **overrides)
 
@@ -469,38 +362,17 @@ class DDPM(Method):
 
     @torch.no_grad()
     def denoise(self, x: Tensor, start: int, steps: int | None = None, eta: float = 1.0,
-                known: Tensor | None = None, mask: Tensor | None = None,
                 generator: torch.Generator | None = None) -> Tensor:
         """Run the reverse process from x at level ``start`` (after ``start`` noising steps)
-        down to a clean image.
-
-        ``steps=None``: every step, ancestral (Algorithm 2; ``start`` network calls), as
-        SDEdit's code. Else ``steps`` DDIM jumps (Eq. 12) with ``eta``. ``known`` and ``mask``
-        (1 = keep, broadcastable to x): after every step the kept pixels are replaced by
-        ``known`` noised to the level x has just reached (a fresh draw each time), and by
-        ``known`` itself at the end, so only the unmasked region is generated."""
-        schedule = self.schedule
-        visit = timesteps(schedule.num_timesteps, start, steps)
+        down to a clean image: every step, ancestral (Algorithm 2; ``start`` network calls)
+        with ``steps=None``, else ``steps`` DDIM jumps (Eq. 12) with ``eta``. Noise comes
+        from ``generator`` on the CPU, so a seed gives the same images on any device."""
+        visit = timesteps(self.schedule.num_timesteps, start, steps)
         x = x.to(self.device)
-        if known is not None:
-            known, mask = known.to(self.device), mask.to(self.device, x.dtype)
         for k, t in enumerate(visit):
             s = visit[k + 1] if k + 1 < len(visit) else -1
-            eps = self.eps(x, t)
-            tt = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-            noise = torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
-            if steps is None or s == t - 1 and eta == 1.0:
-                x = p_sample(schedule, eps, x, tt, noise)
-            else:
-                x = ddim_step(schedule, eps, x, tt, torch.full_like(tt, s), eta, noise)
-            if known is not None:
-                # The kept region at x's new level s: noised afresh, or clean after the last step.
-                if s >= 0:
-                    fresh = torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
-                    level = q_sample(schedule, known, torch.full_like(tt, s), fresh)
-                else:
-                    level = known
-                x = mask * level + (1 - mask) * x
+            noise = torch.randn(x.shape, generator=generator).to(x.device)
+            x = reverse_step(self.schedule, self.eps(x, t), x, t, s, eta, noise)
         return x
 
     @torch.no_grad()

@@ -29,19 +29,20 @@ step draws fresh noise at the right level, and the last step pastes the original
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from coursekit.models.ddpm import DDPM, Schedule, q_sample, timesteps
+from coursekit.nn.diffusion import Schedule, q_sample, reverse_step, timesteps
 
 #: The noise levels of the trade-off table: the paper's sweep of t0 in [0, 1].
 T0_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 @torch.no_grad()
-def sdedit(model: DDPM, guide: Tensor, t0: float = 0.5, repeats: int = 1,
+def sdedit(model: nn.Module, guide: Tensor, t0: float = 0.5, repeats: int = 1,
            steps: int | None = None, eta: float = 1.0, mask: Tensor | None = None,
            generator: torch.Generator | None = None) -> Tensor:
-    """SDEdit of ``guide`` (N, C, H, W) in [-1, 1] with ``model``: (N, C, H, W).
+    """SDEdit of ``guide`` (N, C, H, W) in [-1, 1] with ``model``, a trained
+    ``coursekit.models.ddpm.DDPM`` (its ``schedule`` and noise prediction ``eps(x, t)``).
 
     Args:
         t0: the noise level in (0, 1], a fraction of the T steps: the guide is noised to step
@@ -54,25 +55,40 @@ def sdedit(model: DDPM, guide: Tensor, t0: float = 0.5, repeats: int = 1,
             the guide, e.g. (N, 1, H, W)); None generates everywhere.
         generator: a CPU generator for every noise draw (reproducible on any device).
     """
-    if guide.ndim != 4 or guide.shape[1] != model.config.channels:
-        raise ValueError(f"the guide must be a batch (N, {model.config.channels}, H, W) in "
-                         f"[-1, 1]; got shape {tuple(guide.shape)}")
+    channels = model.config.channels
+    if guide.ndim != 4 or guide.shape[1] != channels:
+        raise ValueError(f"the guide must be a batch (N, {channels}, H, W) in [-1, 1]; got "
+                         f"shape {tuple(guide.shape)}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     if mask is not None and mask.ndim != 4:
         raise ValueError(f"the mask must be (N or 1, 1 or C, H, W) with 1 = keep, got shape "
                          f"{tuple(mask.shape)}")
-    start = model.schedule.index(t0)  # n steps; the noised guide sits at 0-based step n - 1
-    guide = guide.to(model.device)
+    schedule, device = model.schedule, model.device
+    start = schedule.index(t0)  # n steps: the noised guide sits at 0-based step n - 1
+    visit = timesteps(schedule.num_timesteps, start, steps)
+    guide = guide.to(device)
+    mask = None if mask is None else mask.to(device, guide.dtype)
+
+    def noise() -> Tensor:
+        return torch.randn(guide.shape, generator=generator).to(device)
+
+    def level(step: int) -> Tensor:
+        return torch.full((len(guide),), step, device=device, dtype=torch.long)
+
     x = guide
     for _ in range(repeats):
-        noise = torch.randn(guide.shape, generator=generator).to(model.device)
-        level = torch.full((len(guide),), start - 1, device=model.device, dtype=torch.long)
         # 1. Diffuse the previous output (the guide in the first cycle) to level t0.
-        x = q_sample(model.schedule, x, level, noise)
-        # 2. Denoise back to an image, keeping the masked pixels of the guide.
-        x = model.denoise(x, start, steps, eta, known=guide if mask is not None else None,
-                          mask=mask, generator=generator)
+        x = q_sample(schedule, x, level(start - 1), noise())
+        # 2. Denoise back to an image.
+        for k, t in enumerate(visit):
+            s = visit[k + 1] if k + 1 < len(visit) else -1
+            x = reverse_step(schedule, model.eps(x, t), x, t, s, eta, noise())
+            if mask is not None:
+                # The kept pixels at the level x has just reached: noised afresh, or the guide
+                # itself after the last step.
+                known = q_sample(schedule, guide, level(s), noise()) if s >= 0 else guide
+                x = mask * known + (1 - mask) * x
     return x
 
 
