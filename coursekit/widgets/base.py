@@ -48,7 +48,8 @@ def from_uint8(image: np.ndarray):
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"from_uint8 takes an (H, W, 3) uint8 image, got {arr.dtype} "
                          f"{arr.shape}")
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 127.5 - 1
+    # A copy: PIL and read_png give read-only arrays, which torch warns about.
+    return torch.from_numpy(np.array(arr)).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def png_bytes(img, scale: int = 1) -> bytes:

@@ -35,7 +35,8 @@ from coursekit.data.synthetic.landscapes import (DEFAULT_LENGTHS, LANDSCAPE_CLAS
                                                  _check_images, _nearest, _nearest_style,
                                                  segment_landscapes, stroke_faithfulness, strokes)
 
-__all__ = ["SyntheticStrokes", "realism", "realism_statistics", "REALISM_PASS_RATE"]
+__all__ = ["SyntheticStrokes", "realism", "realism_per_image", "realism_statistics",
+           "REALISM_PASS_RATE"]
 
 #: A real render passes the realism test this often (the calibration quantile).
 REALISM_PASS_RATE = 0.95
@@ -89,17 +90,24 @@ def _distance(logs, style, means, inverses) -> torch.Tensor:
     return torch.einsum("ni,nij,nj->n", z, inverses[style], z).sqrt()
 
 
+def realism_per_image(photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(distance, passes)`` of each image (N, 3, H, W) in [-1, 1]: its Mahalanobis distance
+    to its style's photos at the same size (N,), and whether it passes the realism test (N,)
+    bool (a real render passes with probability 0.95)."""
+    x = _check_images(photos, "photos")
+    means, inverses, threshold = _calibration(x.shape[-1])
+    features, style = realism_statistics(x)
+    distance = _distance(features.clamp_min(1e-6).log(), style, means, inverses)
+    return distance, distance <= threshold
+
+
 def realism(photos: torch.Tensor) -> dict[str, float]:
     """How photo-like images (N, 3, H, W) in [-1, 1] are, against the renderer's photos at the
     same size: ``realism``, the fraction that pass the test of the module docstring (a real
     render passes with probability 0.95), and ``realism_distance``, their mean Mahalanobis
     distance to their style's photos (smaller is more photo-like)."""
-    x = _check_images(photos, "photos")
-    means, inverses, threshold = _calibration(x.shape[-1])
-    features, style = realism_statistics(x)
-    distance = _distance(features.clamp_min(1e-6).log(), style, means, inverses)
-    return {"realism": float((distance <= threshold).double().mean()),
-            "realism_distance": float(distance.mean())}
+    distance, passes = realism_per_image(photos)
+    return {"realism": float(passes.double().mean()), "realism_distance": float(distance.mean())}
 
 
 class SyntheticStrokes(SyntheticDataset):
