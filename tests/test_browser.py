@@ -3,7 +3,8 @@ package, driven by Playwright; never `playwright install`). Lecture 1: run every
 mode, move the facade painter's controls and check that the model's photo on screen changes.
 The style explorer: a small notebook with two tiny BicycleGANs; move a z slider, click an
 encode and a random-code button, and check the photos on screen and the code in the kernel.
-The landscape painter and the season explorer: small notebooks on the course checkpoints.
+The landscape painter, the season explorer and the noise-level explorer: small notebooks on
+the course checkpoints.
 
 Screenshots go to the test's tmp folder and to /tmp/browser-shots/ (for people to look at).
 Skipped when Playwright or /usr/bin/chromium is missing, unless COURSEKIT_REQUIRE_BROWSER=1
@@ -647,3 +648,89 @@ def test_season_explorer_in_jupyterlab_and_chromium(tmp_path):
     assert kernel["path"] == "True True True", kernel
     assert kernel["direction"] == "BtoA True summer", kernel
     assert len(result["screenshots"]) == 6
+
+
+# ----------------------------------------------------------------------------- noise-level explorer
+# SDEdit's noise level on the course checkpoint ddpm-landscapes (32 px), on a small grid so that
+# a new guide's outputs are computed in seconds.
+_NOISE_CELLS = [
+    """import numpy as np
+import torch
+from coursekit import pretrained
+from coursekit.data import get_dataset
+from coursekit.widgets import NoiseLevelExplorer, from_uint8
+
+model = pretrained.load("ddpm-landscapes")
+test = get_dataset("synthetic-strokes", split="test", size=32, length=8)""",
+    """explorer = NoiseLevelExplorer(model, test, 2, t0s=(0.2, 0.5, 0.8), repeats=(1, 3),
+                              samples=2, steps=10)
+explorer""",
+]
+
+
+def drive_noise_explorer(work: Path, env: dict) -> dict:
+    """Open a notebook with the noise-level explorer in JupyterLab in Chromium: step t0 with the
+    keyboard, switch K, pick the next guide. Returns timings, screenshots and the kernel's
+    answers to the checks."""
+    with _widget_in_lab(work, env, "noise_explorer.ipynb", _NOISE_CELLS,
+                        "noise-explorer") as (page, ask, shot, timings):
+        kernel = timings["kernel"]
+        explorer = page.locator(".coursekit-noise-explorer")
+        explorer.scroll_into_view_if_needed()
+        output = explorer.locator("img.coursekit-model-photo")
+        guide = explorer.locator("img.coursekit-input-photo")
+        assert output.count() == 1 and guide.count() == 1
+        _wait_for(page, "the explorer's output", lambda: output.bounding_box(), 30)
+        shot("41-noise-start", explorer)
+        changed = functools.partial(_seconds_until_changed, page)  # (image, before, what)
+
+        # 1. t0 one notch up with the keyboard (0.5 -> 0.8): a precomputed image swaps in.
+        before = output.screenshot()
+        explorer.locator(".widget-slider").first.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight")
+        timings["t0_update_s"] = changed(output, before, "the output to follow t0")
+        time.sleep(0.5)
+        check = ("scale = explorer.views['output'].scale\n"
+                 "shown = explorer.arrays()['output'][::scale, ::scale]\n"
+                 "j = explorer.t0s.index(explorer.t0.value)\n"
+                 "want = explorer.outputs[(explorer.k.value, explorer.sample.value)][j]\n"
+                 "print(explorer.t0.value, explorer.k.value, "
+                 "bool((from_uint8(np.array(shown)) - want).abs().max() <= 1 / 127))")
+        kernel["after_t0"] = ask(check)
+        shot("42-noise-t0", explorer)
+
+        # 2. K = 3.
+        before = output.screenshot()
+        explorer.get_by_role("button", name="K = 3", exact=True).click()
+        timings["k_update_s"] = changed(output, before, "the output to follow K")
+        time.sleep(0.5)
+        kernel["after_k"] = ask(check)
+        timings["status"] = explorer.locator(".widget-html").filter(
+            has_text="faithfulness").first.inner_text()
+        shot("43-noise-k3", explorer)
+
+        # 3. The next guide: its outputs are computed, then shown.
+        before = guide.screenshot()
+        explorer.get_by_role("button", name="▶").click()
+        timings["next_guide_s"] = changed(guide, before, "the guide to follow the item")
+        time.sleep(1.0)
+        kernel["guide"] = ask(
+            "scale = explorer.views['guide'].scale\n"
+            "shown = from_uint8(np.array(explorer.arrays()['guide'][::scale, ::scale]))\n"
+            "print(explorer.name, bool((shown - test[3]['A']).abs().max() <= 1 / 127))")
+        shot("44-noise-next-guide", explorer)
+    return timings
+
+
+@pytest.mark.slow
+def test_noise_explorer_in_jupyterlab_and_chromium(tmp_path):
+    _browser_available()
+    env = _widget_env(tmp_path)
+    result = drive_noise_explorer(tmp_path, env)
+    print(json.dumps(result, indent=1))
+    kernel = result["kernel"]
+    assert kernel["after_t0"] == "0.8 1 True", kernel
+    assert kernel["after_k"] == "0.8 3 True", kernel
+    assert "t0 0.8, K = 3" in result["status"] and "realism distance" in result["status"]
+    assert kernel["guide"] == "test item 3 True", kernel
+    assert len(result["screenshots"]) == 4

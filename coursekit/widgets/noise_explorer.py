@@ -52,6 +52,8 @@ class NoiseLevelExplorer:
         self.views = {name: ImageView(self.size, scale, title) for name, title in (
             ("guide", "guide (strokes)"), ("noised", "guide noised to t0"),
             ("output", "SDEdit output"), ("photo", "the photo painted"))}
+        self.views["guide"].image.add_class("coursekit-input-photo")
+        self.views["output"].image.add_class("coursekit-model-photo")
         self.curve = w.Image(format="png", layout=w.Layout(width="330px"))
         self.t0 = w.SelectionSlider(options=[(f"{t:.1f}", t) for t in self.t0s],
                                     value=self.t0s[len(self.t0s) // 2], description="t0",
