@@ -348,6 +348,15 @@ def _widget_in_lab(work: Path, env: dict, name: str, sources: list[str], record:
     (SHOTS / f"{record}.json").write_text(json.dumps(timings, indent=1))
 
 
+def _drive_widget(drive, tmp_path: Path) -> dict:
+    """``drive(work, env)`` with the browser checked and the JupyterLab environment made; its
+    timings and kernel answers are printed (kept in the test's log) and returned."""
+    _browser_available()
+    result = drive(tmp_path, _widget_env(tmp_path))
+    print(json.dumps(result, indent=1))
+    return result
+
+
 def _widget_env(tmp_path: Path) -> dict:
     """The JupyterLab server's environment for a widget test."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
@@ -422,10 +431,7 @@ def drive_style_explorer(work: Path, env: dict) -> dict:
 
 @pytest.mark.slow
 def test_style_explorer_in_jupyterlab_and_chromium(tmp_path):
-    _browser_available()
-    env = _widget_env(tmp_path)
-    result = drive_style_explorer(tmp_path, env)
-    print(json.dumps(result, indent=1))
+    result = _drive_widget(drive_style_explorer, tmp_path)
     kernel = result["kernel"]
     assert kernel["after_drag"].startswith("moved by hand"), kernel
     assert kernel["encode_exact"] == "True 3", kernel
@@ -518,10 +524,7 @@ def drive_landscape_painter(work: Path, env: dict) -> dict:
 
 @pytest.mark.slow
 def test_landscape_painter_in_jupyterlab_and_chromium(tmp_path):
-    _browser_available()
-    env = _widget_env(tmp_path)
-    result = drive_landscape_painter(tmp_path, env)
-    print(json.dumps(result, indent=1))
+    result = _drive_widget(drive_landscape_painter, tmp_path)
     kernel = result["kernel"]
     assert kernel["painted"] == "True 5", kernel
     assert kernel["uniform"] == "True 0", kernel
@@ -635,10 +638,7 @@ def drive_season_explorer(work: Path, env: dict) -> dict:
 
 @pytest.mark.slow
 def test_season_explorer_in_jupyterlab_and_chromium(tmp_path):
-    _browser_available()
-    env = _widget_env(tmp_path)
-    result = drive_season_explorer(tmp_path, env)
-    print(json.dumps(result, indent=1))
+    result = _drive_widget(drive_season_explorer, tmp_path)
     kernel = result["kernel"]
     assert kernel["after_drag"] == "moved by hand", kernel
     assert kernel["reference_exact"] == "True night", kernel
@@ -724,10 +724,7 @@ def drive_noise_explorer(work: Path, env: dict) -> dict:
 
 @pytest.mark.slow
 def test_noise_explorer_in_jupyterlab_and_chromium(tmp_path):
-    _browser_available()
-    env = _widget_env(tmp_path)
-    result = drive_noise_explorer(tmp_path, env)
-    print(json.dumps(result, indent=1))
+    result = _drive_widget(drive_noise_explorer, tmp_path)
     kernel = result["kernel"]
     assert kernel["after_t0"] == "0.8 1 True", kernel
     assert kernel["after_k"] == "0.8 3 True", kernel

@@ -204,7 +204,7 @@ class IdealDenoiser(nn.Module):
     def __init__(self, train: Tensor, schedule: Schedule):
         super().__init__()
         self.register_buffer("train_images", train.detach().flatten(1).float(), persistent=False)
-        self.schedule, self.shape = schedule, tuple(train.shape[1:])
+        self.schedule = schedule
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         if not bool((t == t[0]).all()):  # one noise level per call; else image by image
