@@ -2,7 +2,7 @@
 machine and while other processes keep cores busy.
 
     python benchmarks/autograde.py [--assignments ps1_pix2pix ps2_cyclegan ps3_cut ps4_bicyclegan
-                                   ps5_spade ps6_munit]
+                                   ps5_spade ps6_munit ps7_sdedit]
                                    [--students 3] [--threads 0] [--load 1]
 
 For each assignment: a fresh nbgrader course in a temporary folder (coursekit.grading.course),
@@ -38,7 +38,7 @@ from coursekit.grading import course
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ("ps1_pix2pix", "ps2_cyclegan", "ps3_cut", "ps4_bicyclegan", "ps5_spade",
-               "ps6_munit")
+               "ps6_munit", "ps7_sdedit")
 
 
 @contextlib.contextmanager

@@ -427,7 +427,8 @@ def check_reverse_step_matches_coursekit(reverse_step: Callable, *,
     imperfect noise prediction equals coursekit's ancestral step (``p_sample``: the posterior
     mean of Eq. 7 at x0 estimated from eps, plus sqrt(beta~_t) noise, none at t = 0), within
     :func:`step_tolerance`. Catches every mistake of the hand check, on 1000 steps, and x0
-    clipped to [-1, 1] (diffusers' default; the estimate leaves that range at large t)."""
+    clipped to [-1, 1] (DDPM's sampler from pure noise clips; SDEdit's step does not, and
+    the estimate leaves that range at large t)."""
     schedule = course_schedule()
     for k, t in enumerate(steps):
         x, eps, noise = _step_case(schedule, t, (batch, channels, size, size), seed + 10 * k)
@@ -692,13 +693,17 @@ def check_masked_keeps_the_known_pixels(masked_sdedit: Callable, *, t0: float = 
     what = f"masked_sdedit (t0 = {t0}, {mask} mask)"
     gap = float((out[kept] - guide[kept]).abs().max())
     if not gap <= KEPT_ATOL:
+        if float((out[~kept] - guide[~kept]).abs().max()) <= KEPT_ATOL:
+            raise AssertionError(f"{what}: the pixels with mask = 0 are the guide's and those "
+                                 f"with mask = 1 were generated: the mask is inverted (1 = keep)")
         raise AssertionError(f"{what}: the kept pixels (mask = 1) differ from the guide by up to "
                              f"{gap:.3g}; they should be the guide's (after the last step, paste "
                              f"the guide itself, not a noised one)")
     change = float((out[~kept] - guide[~kept]).abs().mean())
     if not change > 0.1:
         raise AssertionError(f"{what}: the generated pixels (mask = 0) changed by only "
-                             f"{change:.3f} on average: is the mask inverted (1 = keep)?")
+                             f"{change:.3f} on average: they should be the model's, not the "
+                             f"guide's")
 
 
 def check_masked_matches_coursekit(masked_sdedit: Callable, *, t0: float = 0.05,

@@ -90,7 +90,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("step_eps_added", "reverse_step", "the noise prediction added to x_t instead of subtracted "
        "in x0's estimate", "x0 = (x - torch.sqrt(1 - abar) * eps)",
        "x0 = (x + torch.sqrt(1 - abar) * eps)", {"test_step_hand", "test_step_course", "hidden_step"}),
-    _m("step_x0_clipped", "reverse_step", "x0's estimate clipped to [-1, 1] (diffusers' default)",
+    _m("step_x0_clipped", "reverse_step", "x0's estimate clipped to [-1, 1] (what DDPM's sampler "
+       "does from pure noise; SDEdit's step does not)",
        "    mean = (torch.sqrt(abar_prev)",
        "    x0 = x0.clamp(-1, 1)\n    mean = (torch.sqrt(abar_prev)",
        {"test_step_course", "hidden_step"}),
