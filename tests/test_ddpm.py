@@ -23,9 +23,9 @@ T = 1000
 RTOL, ATOL = 5e-5, 1e-4
 
 
-def _diffusers_ddpm():
+def _diffusers_ddpm(clip: bool = False):
     return DDPMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02,
-                         beta_schedule="linear", variance_type="fixed_small", clip_sample=False)
+                         beta_schedule="linear", variance_type="fixed_small", clip_sample=clip)
 
 
 def _tiny(**overrides) -> DDPM:
@@ -52,19 +52,25 @@ def test_q_sample_matches_diffusers_add_noise():
                                _diffusers_ddpm().add_noise(x0, noise, t), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("t", [999, 500, 37, 1, 0])
-def test_ancestral_step_matches_diffusers(t):
+def test_ancestral_step_matches_diffusers(t, clip):
     """One step x_t -> x_{t-1} with the same prediction and the same noise draw, including the
-    last step (t = 0), where neither adds noise."""
-    scheduler, schedule = _diffusers_ddpm(), Schedule()
+    last step (t = 0), where neither adds noise; x0_hat clipped to [-1, 1] or not (diffusers'
+    ``clip_sample``)."""
+    scheduler, schedule = _diffusers_ddpm(clip), Schedule()
     xt, eps = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
     theirs = scheduler.step(eps, t, xt, generator=torch.Generator().manual_seed(5)).prev_sample
     noise = torch.randn(xt.shape, generator=torch.Generator().manual_seed(5))
-    ours = p_sample(schedule, eps, xt, torch.full((2,), t), noise)
+    ours = p_sample(schedule, eps, xt, torch.full((2,), t), noise, clip_x0=clip)
     torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
+    # Random x_t and eps put x0_hat outside [-1, 1]: the clip changes the step (the test can
+    # tell the two apart).
+    other = p_sample(schedule, eps, xt, torch.full((2,), t), noise, clip_x0=not clip)
+    assert (other - ours).abs().max() > 100 * ATOL
     if t == 0:
         torch.testing.assert_close(ours, p_sample(schedule, eps, xt, torch.zeros(2, dtype=torch.long),
-                                                  noise * 100), rtol=0, atol=0)
+                                                  noise * 100, clip_x0=clip), rtol=0, atol=0)
 
 
 def test_ancestral_mean_is_eq_11():
@@ -81,11 +87,12 @@ def test_ancestral_mean_is_eq_11():
     torch.testing.assert_close(mean, eq11, rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("eta", [0.0, 1.0])
 @pytest.mark.parametrize("n_steps,t", [(50, 980), (50, 20), (10, 900), (10, 0)])
-def test_ddim_step_matches_diffusers(eta, n_steps, t):
+def test_ddim_step_matches_diffusers(eta, n_steps, t, clip):
     scheduler = DDIMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02,
-                              beta_schedule="linear", clip_sample=False, set_alpha_to_one=True,
+                              beta_schedule="linear", clip_sample=clip, set_alpha_to_one=True,
                               steps_offset=0)
     scheduler.set_timesteps(n_steps)
     xt, eps = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
@@ -94,7 +101,7 @@ def test_ddim_step_matches_diffusers(eta, n_steps, t):
     s = t - T // n_steps  # diffusers' previous step; below 0 is the clean image
     noise = torch.randn(xt.shape, generator=torch.Generator().manual_seed(3))
     ours = ddim_step(Schedule(), eps, xt, torch.full((2,), t), torch.full((2,), max(s, -1)),
-                     eta, noise)
+                     eta, noise, clip_x0=clip)
     torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL)
 
 
@@ -190,6 +197,21 @@ def test_sample_is_reproducible_and_in_shape():
     a = model.sample(2, steps=5, generator=torch.Generator().manual_seed(1))
     b = model.sample(2, steps=5, generator=torch.Generator().manual_seed(1))
     assert a.shape == (2, 3, 8, 8) and torch.equal(a, b)
+
+
+def test_sampling_clips_x0_hat_as_ddpm_does_and_sdedit_does_not():
+    """DDPM's sampler clips x0_hat to [-1, 1] (its code's clip_denoised); SDEdit's code does
+    not. A network that predicts no noise makes x0_hat = x_t / sqrt(alphabar_t), 157 times x_t
+    at the first step from pure noise, so the two differ by far."""
+    model = _tiny().eval()
+    model.net_ema = _CountingNet()
+    seeded = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    # The last jump lands on x0_hat itself (alphabar = 1, no noise), so a clipped sampler ends
+    # inside the images' range.
+    assert model.sample(2, steps=5, generator=seeded()).abs().max() <= 1
+    assert model.sample(2, steps=5, generator=seeded(), clip_x0=False).abs().max() > 10
+    edited = sdedit.sdedit(model, torch.zeros(2, 3, 8, 8), t0=1.0, steps=5, generator=seeded())
+    assert edited.abs().max() > 10
 
 
 # ----------------------------------------------------------------------------- SDEdit

@@ -362,28 +362,31 @@ class DDPM(Method):
 
     @torch.no_grad()
     def denoise(self, x: Tensor, start: int, steps: int | None = None, eta: float = 1.0,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, clip_x0: bool = False) -> Tensor:
         """Run the reverse process from x at level ``start`` (after ``start`` noising steps)
         down to a clean image: every step, ancestral (Algorithm 2; ``start`` network calls)
-        with ``steps=None``, else ``steps`` DDIM jumps (Eq. 12) with ``eta``. Noise comes
-        from ``generator`` on the CPU, so a seed gives the same images on any device."""
+        with ``steps=None``, else ``steps`` DDIM jumps (Eq. 12) with ``eta``; ``clip_x0``:
+        clip each step's x0_hat to [-1, 1]. Noise comes from ``generator`` on the CPU, so a
+        seed gives the same images on any device."""
         visit = timesteps(self.schedule.num_timesteps, start, steps)
         x = x.to(self.device)
         for k, t in enumerate(visit):
             s = visit[k + 1] if k + 1 < len(visit) else -1
             noise = torch.randn(x.shape, generator=generator).to(x.device)
-            x = reverse_step(self.schedule, self.eps(x, t), x, t, s, eta, noise)
+            x = reverse_step(self.schedule, self.eps(x, t), x, t, s, eta, noise, clip_x0)
         return x
 
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = -1, eta: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None, clip_x0: bool = True) -> Tensor:
         """``n`` images from pure noise: ``steps`` DDIM steps (default ``config.sample_steps``;
-        None: all T ancestral steps)."""
+        None: all T ancestral steps), x0_hat clipped to [-1, 1] at each step as DDPM's sampler
+        does (from pure noise, the unclipped x0_hat of an imperfect network overshoots by
+        1 / sqrt(alphabar_T) = 157x its error)."""
         c = self.config
         steps = c.sample_steps if steps == -1 else steps
         x = torch.randn(n, c.channels, c.image_size, c.image_size, generator=generator)
-        return self.denoise(x, c.num_timesteps, steps, eta, generator=generator)
+        return self.denoise(x, c.num_timesteps, steps, eta, generator=generator, clip_x0=clip_x0)
 
     @torch.no_grad()
     def translate(self, guide: Tensor, generator: torch.Generator | None = None) -> Tensor:

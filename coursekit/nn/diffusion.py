@@ -68,8 +68,8 @@ def q_sample(schedule: Schedule, x0: Tensor, t: Tensor, noise: Tensor) -> Tensor
 
 
 def predict_x0(schedule: Schedule, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
-    """Eq. 4 solved for x0: (x_t - sqrt(1 - alphabar_t) eps) / sqrt(alphabar_t). Not clipped
-    to [-1, 1] (the SDEdit code does not; diffusers clips unless ``clip_sample=False``)."""
+    """Eq. 4 solved for x0: (x_t - sqrt(1 - alphabar_t) eps) / sqrt(alphabar_t), not clipped
+    (the steps below clip it when asked: ``clip_x0``)."""
     abar = schedule.at("alphas_cumprod", t, xt.ndim)
     return (xt - (1 - abar).sqrt() * eps) / abar.sqrt()
 
@@ -82,11 +82,18 @@ def posterior(schedule: Schedule, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Te
 
 
 def p_sample(schedule: Schedule, eps: Tensor, xt: Tensor, t: Tensor,
-             noise: Tensor | None = None) -> Tensor:
+             noise: Tensor | None = None, clip_x0: bool = False) -> Tensor:
     """One ancestral step (Algorithm 2, line 4) from x_t to x_{t-1}, given the network's noise
     prediction ``eps``: mu~_t(x_t, x0_hat) + sqrt(beta~_t) z, with no noise where t = 0 (the
-    last step returns the mean). ``noise`` defaults to a fresh N(0, I) draw."""
-    mean, variance = posterior(schedule, predict_x0(schedule, xt, t, eps), xt, t)
+    last step returns the mean). ``noise`` defaults to a fresh N(0, I) draw.
+
+    ``clip_x0``: clip x0_hat to the images' range [-1, 1] first, as DDPM's sampler does (at
+    high noise x0_hat is the network's small error divided by sqrt(alphabar_t), far outside
+    it). SDEdit's code does not clip, nor does this by default."""
+    x0 = predict_x0(schedule, xt, t, eps)
+    if clip_x0:
+        x0 = x0.clamp(-1, 1)
+    mean, variance = posterior(schedule, x0, xt, t)
     if noise is None:
         noise = torch.randn_like(xt)
     last = (t == 0).reshape(-1, *([1] * (xt.ndim - 1)))
@@ -94,14 +101,17 @@ def p_sample(schedule: Schedule, eps: Tensor, xt: Tensor, t: Tensor,
 
 
 def ddim_step(schedule: Schedule, eps: Tensor, xt: Tensor, t: Tensor, s: Tensor,
-              eta: float = 0.0, noise: Tensor | None = None) -> Tensor:
+              eta: float = 0.0, noise: Tensor | None = None, clip_x0: bool = False) -> Tensor:
     """DDIM's Eq. 12: from x_t to x_s for 0-based steps t > s (N,), where s = -1 is the clean
-    image (alphabar = 1). ``eta`` = 0 is deterministic, 1 the ancestral step's variance."""
+    image (alphabar = 1). ``eta`` = 0 is deterministic, 1 the ancestral step's variance.
+    ``clip_x0``: as :func:`p_sample`; the direction term keeps the network's ``eps``."""
     abar_t = schedule.at("alphas_cumprod", t, xt.ndim)
     # alphabar before the first noising step is 1: prepend it, so index s + 1 covers s = -1.
     abar_s = torch.cat([schedule.alphas_cumprod.new_ones(1), schedule.alphas_cumprod])[s + 1]
     abar_s = abar_s.reshape_as(abar_t)
     x0 = predict_x0(schedule, xt, t, eps)
+    if clip_x0:
+        x0 = x0.clamp(-1, 1)
     sigma = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)).sqrt()
     direction = (1 - abar_s - sigma**2).clamp_min(0).sqrt() * eps
     if noise is None:
@@ -127,10 +137,10 @@ def timesteps(num_timesteps: int, start: int, steps: int | None = None) -> list[
 
 
 def reverse_step(schedule: Schedule, eps: Tensor, xt: Tensor, t: int, s: int, eta: float = 1.0,
-                 noise: Tensor | None = None) -> Tensor:
+                 noise: Tensor | None = None, clip_x0: bool = False) -> Tensor:
     """From x at step ``t`` to step ``s`` < t (-1: the clean image) for the whole batch: the
     ancestral step (:func:`p_sample`) when s = t - 1 and eta = 1, a DDIM jump otherwise."""
     tt = torch.full((len(xt),), t, device=xt.device, dtype=torch.long)
     if s == t - 1 and eta == 1.0:
-        return p_sample(schedule, eps, xt, tt, noise)
-    return ddim_step(schedule, eps, xt, tt, torch.full_like(tt, s), eta, noise)
+        return p_sample(schedule, eps, xt, tt, noise, clip_x0)
+    return ddim_step(schedule, eps, xt, tt, torch.full_like(tt, s), eta, noise, clip_x0)
