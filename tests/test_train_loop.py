@@ -397,6 +397,31 @@ def test_existing_run_is_not_overwritten_without_resume(tmp_path):
         fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=2, decay_steps=0))
 
 
+def test_a_finished_run_with_a_constant_rate_trains_longer_exactly(tmp_path):
+    """With no decay the length only says when to stop: 6 steps resumed to 10 are the 10-step
+    run, bit for bit (weights and Adam moments)."""
+    reference = new_toy()
+    fit(reference, PairedToyDataset(), config(tmp_path, "reference", decay_steps=0))
+    first = fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=6, decay_steps=0))
+    assert first.finished and first.step == 6
+    longer = ToyGAN(width=8)  # fresh weights: everything must come from the checkpoint
+    second = fit(longer, PairedToyDataset(), config(tmp_path, steps=10, decay_steps=0, resume=True))
+    assert second.finished and second.step == 10
+    assert_same_state(plain_state(longer), plain_state(reference))
+    assert [line["step"] for line in metric_lines(tmp_path / "run")] == list(range(1, 11))
+
+
+def test_a_decaying_run_cannot_change_its_length(tmp_path):
+    """With a decay, the rate at every step depends on the length: a longer run is another run."""
+    fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=6, decay_steps=2))
+    with pytest.raises(CheckpointError, match=r"steps: checkpoint 6, now 10"):
+        fit(new_toy(), PairedToyDataset(), config(tmp_path, steps=10, decay_steps=2, resume=True))
+    fit(new_toy(), PairedToyDataset(), config(tmp_path, "short", steps=6, decay_steps=0))
+    with pytest.raises(CheckpointError, match=r"steps: checkpoint 6, now 4"):  # never shorter
+        fit(new_toy(), PairedToyDataset(), config(tmp_path, "short", steps=4, decay_steps=0,
+                                                  resume=True))
+
+
 class OtherGAN(ToyGAN):
     pass
 

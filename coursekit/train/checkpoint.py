@@ -251,16 +251,27 @@ def check_compatible(
             f"{path} was written by the method {checkpoint['method_class']}, not {expected_class}. {fix}"
         )
     saved_config = checkpoint["config"]
+    # Training longer is continuing the run when its rate never decays (decay_steps and
+    # epochs_decay 0 in both): the length then only says when to stop, so it may grow.
+    constant_rate = all(saved_config.get(k, 0) == 0 == config.get(k, 0)
+                        for k in ("decay_steps", "epochs_decay"))
+
+    def continues(field: str) -> bool:
+        old, new = saved_config.get(field), config.get(field)
+        return (constant_rate and field in ("steps", "epochs") and old is not None
+                and new is not None and new >= old)
+
     differences = [
         f"{field}: checkpoint {saved_config.get(field)!r}, now {config.get(field)!r}"
         for field in TRAJECTORY_FIELDS
-        if saved_config.get(field) != config.get(field)
+        if saved_config.get(field) != config.get(field) and not continues(field)
     ]
     if differences:
         raise CheckpointError(
             f"The training settings differ from the run that wrote {path} in "
             f"({'; '.join(differences)}). These settings define the training run, so it cannot be "
-            f"continued with new values. {fix}"
+            f"continued with new values (only a run whose rate never decays, decay_steps=0, may "
+            f"be made longer). {fix}"
         )
     if checkpoint["world_size"] != world_size:
         raise CheckpointError(

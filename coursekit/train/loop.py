@@ -24,6 +24,10 @@ Exact resume. ``TrainConfig(resume=True)`` continues from ``latest.pt`` and, on 
   dataset, noise) are saved at a step boundary and restored;
 - sample grids and evaluations run with the random streams saved and restored around them.
 
+Training longer. A finished run whose rate never decays (``decay_steps=0``) resumes with a
+larger ``steps`` and ends as a run given that length from the start would; with a decay the
+rate at every step depends on the length, so a longer run is a new one.
+
 Limits: with ``num_workers > 0`` the augmentations are drawn in worker processes, started anew
 every epoch with seeds derived from ``(seed, epoch, rank)``. A resume at an epoch boundary is
 still exact; a resume mid-epoch replays the same images in the same order, but the random
@@ -398,7 +402,20 @@ class _Run:
                              f"returned {sorted(self.optimizers)}")
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(checkpoint["optimizers"][name])
-            self.schedulers[name].load_state_dict(checkpoint["schedulers"][name])
+            scheduler = self.schedulers[name]
+            rules = [vars(rule).copy() for rule in scheduler.lr_lambdas]
+            scheduler.load_state_dict(checkpoint["schedulers"][name])
+            # Keep this run's rule (its position comes from the checkpoint): the same as the
+            # saved one, except for a constant-rate run made longer, whose rule must know the
+            # new length (check_compatible allows nothing else).
+            for rule, attributes in zip(scheduler.lr_lambdas, rules):
+                vars(rule).update(attributes)
+            # The rates the next step uses, by this rule (LambdaLR's own expression, so the
+            # saved rates when the rule is the saved one).
+            for group, base, rule in zip(optimizer.param_groups, scheduler.base_lrs,
+                                         scheduler.lr_lambdas):
+                group["lr"] = base * rule(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
         if checkpoint["config"]["precision"] != self.config.precision:
             self._say(f"Note: precision changed from {checkpoint['config']['precision']} to "
                       f"{self.config.precision}; the continued run differs from an uninterrupted one.")
