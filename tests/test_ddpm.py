@@ -405,6 +405,43 @@ def test_eval_sdedit_prints_the_tradeoff_table(tiny_run, capsys):
     assert "give noise levels in (0, 1]" in capsys.readouterr().err
 
 
+def test_eval_sdedit_adds_the_papers_kid_to_each_row(tiny_run, capsys, monkeypatch):
+    """``--metrics kid,fid``: each row's edits against the real photos, the same edits the
+    row's own scores saw (the default Inception network is replaced by a small fixed one, as
+    in tests/test_standard_metrics.py, which checks the metrics themselves)."""
+    import json
+
+    import coursekit.data.standard_metrics as module
+    from coursekit.cli import main
+    from test_standard_metrics import FeatureNet
+
+    monkeypatch.setattr(module, "_check_weights", lambda files: None)
+    monkeypatch.setattr(module, "_inception", lambda device: FeatureNet())
+    seen = []
+    real_standard_metrics = module.standard_metrics
+
+    def spy(translate, dataset, names, **kwargs):
+        seen.append(translate(torch.stack([dataset[i]["A"] for i in range(2)])))
+        return real_standard_metrics(translate, dataset, names, **kwargs)
+
+    monkeypatch.setattr(module, "standard_metrics", spy)
+    assert main(["eval", "sdedit", "--checkpoint", str(tiny_run), "--t0", "0.3,1.0",
+                 "--repeats", "1", "--steps", "2", "--items", "4", "--metrics", "kid,fid",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert "4 translated A images against 4 real B" in captured.err.split(
+        "standard metrics of each row: ")[1], captured.err
+    for r in rows:
+        assert {"faithfulness", "realism", "fid", "kid_mean", "kid_std"} <= set(r)
+    # The rows' edits differ (t0 0.3 keeps more of the guide than 1.0), and so do their FIDs.
+    assert not torch.equal(seen[0], seen[1]) and rows[0]["fid"] != rows[1]["fid"]
+    from coursekit.models.sdedit import format_tradeoff
+
+    table = format_tradeoff(rows).splitlines()
+    assert table[0].split()[-2:] == ["FID", "KID"] and len(table) == 3
+
+
 # ----------------------------------------------------------------------------- memorisation
 def test_the_ideal_denoiser_only_gives_back_training_images():
     """The exact minimiser of L_simple for a finite training set: its samples and its SDEdit

@@ -28,6 +28,8 @@ step draws fresh noise at the right level, and the last step pastes the original
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -101,34 +103,49 @@ def network_calls(t0: float, repeats: int = 1, steps: int | None = None,
 
 @torch.no_grad()
 def tradeoff(model: DDPM, dataset, t0s=T0_GRID, repeats=(1, 3), steps: int | None = None,
-             max_items: int = 64, batch_size: int = 16, seed: int = 0) -> list[dict]:
+             max_items: int = 64, batch_size: int = 16, seed: int = 0,
+             metrics: Callable[[Callable[[Tensor], Tensor]], dict] | None = None) -> list[dict]:
     """The realism-faithfulness trade-off: for every K in ``repeats`` and t0 in ``t0s``, SDEdit
     of the first ``max_items`` guides ("A") of ``dataset``, scored by the dataset
     (synthetic-strokes: ``faithfulness``, ``realism`` and their distances) and ``l1`` to the
     photos ("B"). Each row has ``t0``, ``repeats`` and ``network_calls`` (per image) as well;
-    every row draws its noise from ``seed``."""
+    every row draws its noise from ``seed``.
+
+    ``metrics``: more scores per row, from a function given the row's edit (guides -> edits,
+    the same noise again), e.g. the paper's KID with
+    ``coursekit.data.standard_metrics.standard_metrics``."""
     from coursekit.data.evaluation import evaluate_paired
 
     rows = []
     for k in repeats:
         for t0 in t0s:
-            generator = torch.Generator().manual_seed(seed)
-            scores = evaluate_paired(
-                lambda x: sdedit(model, x, t0, k, steps, generator=generator).clamp(-1, 1),
-                dataset, "AtoB", batch_size=batch_size, max_items=max_items)
+            def edit(x: Tensor, generator=torch.Generator().manual_seed(seed)) -> Tensor:
+                return sdedit(model, x, t0, k, steps, generator=generator).clamp(-1, 1)
+
+            scores = evaluate_paired(edit, dataset, "AtoB", batch_size=batch_size,
+                                     max_items=max_items)
+            if metrics is not None:
+                again = torch.Generator().manual_seed(seed)
+                scores.update(metrics(lambda x: edit(x, again)))
             rows.append({"t0": t0, "repeats": k,
                          "network_calls": network_calls(t0, k, steps, model.schedule.num_timesteps),
                          **scores})
     return rows
 
 
+#: Columns :func:`format_tradeoff` adds when the rows have them (``tradeoff(metrics=...)``).
+_STANDARD_COLUMNS = (("fid", "FID", 8, 2), ("kid_mean", "KID", 8, 4), ("lpips", "LPIPS", 6, 3))
+
+
 def format_tradeoff(rows: list[dict]) -> str:
     """The rows of :func:`tradeoff` as a text table."""
+    extra = [c for c in _STANDARD_COLUMNS if rows and c[0] in rows[0]]
     lines = [f"{'K':>2} {'t0':>4} {'calls':>6} {'faithful':>8} {'realism':>7} "
-             f"{'real. dist':>10} {'L1 photo':>8}"]
+             f"{'real. dist':>10} {'L1 photo':>8}" + "".join(f" {h:>{w}}" for _, h, w, _ in extra)]
     for r in rows:
         lines.append(f"{r['repeats']:>2} {r['t0']:>4.2f} {r['network_calls']:>6} "
                      f"{r.get('faithfulness', float('nan')):>8.3f} "
                      f"{r.get('realism', float('nan')):>7.3f} "
-                     f"{r.get('realism_distance', float('nan')):>10.2f} {r['l1']:>8.3f}")
+                     f"{r.get('realism_distance', float('nan')):>10.2f} {r['l1']:>8.3f}"
+                     + "".join(f" {r[k]:>{w}.{d}f}" for k, _, w, d in extra))
     return "\n".join(lines)
