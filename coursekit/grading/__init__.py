@@ -10,7 +10,8 @@
   :mod:`coursekit.grading.pix2pix` (``ps1_pix2pix``), :mod:`coursekit.grading.cyclegan`
   (``ps2_cyclegan``), :mod:`coursekit.grading.cut` (``ps3_cut``),
   :mod:`coursekit.grading.bicyclegan` (``ps4_bicyclegan``), :mod:`coursekit.grading.spade`
-  (``ps5_spade``), :mod:`coursekit.grading.munit` (``ps6_munit``).
+  (``ps5_spade``), :mod:`coursekit.grading.munit` (``ps6_munit``),
+  :mod:`coursekit.grading.sdedit` (``ps7_sdedit``).
 * :mod:`coursekit.grading.course` -- drive nbgrader on a temporary copy of the course:
   generate the student version, submit notebooks, autograde, read the gradebook.
 
