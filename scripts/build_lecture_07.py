@@ -82,7 +82,7 @@ and colours are not; then let the model, which can only make photos, take the no
 
 **Two modes, and which results are which.** §1-5 and §7 use the **course checkpoint**
 `ddpm-landscapes`, loaded from the package: a 32 px DDPM (the `fast` preset's U-Net, 0.6M
-parameters) trained 3000 steps, 47 minutes on one CPU thread, on the photos of
+parameters) trained 6000 steps, 96 minutes on one CPU thread, on the photos of
 `synthetic-strokes`. Its card says how it was made, and what it is: a model stopped long before
 it converged, whose samples are recognisably landscapes but blurred. We say at each step what
 that changes. §6 is a **live run** you train here: a few dozen steps in FAST mode, enough to
@@ -321,22 +321,22 @@ photo's amplitude is still in it. The 4000 draws of one pixel at $t = 500$ have 
 $\sqrt{\bar\alpha_{500}}\,x_0$ (to within two standard errors, $0.96/\sqrt{4000} = 0.015$ each)
 and the spread $\sqrt{1-\bar\alpha_{500}} = 0.96$ that Eq. 4 promises.
 
-The course model's noise prediction errs less the noisier its input: about 0.8 of the noise's
+The course model's noise prediction errs less the noisier its input: about 0.7 of the noise's
 variance at $t = 1$ (the noise there is $\sqrt{\beta_1}$, 1 % of the pixel range, nearly
-invisible), 0.16 at $t = 50$, 0.03 at $t = 250$ and below 0.01 from $t = 500$ on, where $x_t$ is
-nearly the noise itself. Its guess $\hat x_0$ tells the other half of the story: up to
+invisible), 0.13 at $t = 50$, 0.02 at $t = 250$ and below 0.005 from $t = 500$ on, where $x_t$
+is nearly the noise itself. Its guess $\hat x_0$ tells the other half of the story: up to
 $t = 100$ it is the photo; at $t = 250$ a blurred photo with the right horizon and colours, the
 average of the photos the noisy image could have come from; from $t = 500$ on it is colour
 noise, because $\hat x_0$ divides what is left of the error by $\sqrt{\bar\alpha_t}$ (0.28 at
 $t = 500$, 0.006 at $t = 1000$). A guess in one jump from high noise is worthless; that is
 why sampling takes many small steps, each trusting $\hat x_0$ only a little.
 
-The samples show what 47 CPU minutes of training buy: landscapes at the data's times of day,
-night and sunset skies over ground with a horizon and the odd tree, blurred and mottled; none
-has the data's sharp mountains and clouds. Without the clip the same noise gives darker,
-murkier scenes, further from the photos (the printed distances). The realism test, which the
-test photos pass 94 % of the time here, passes none of the samples, and their distance is about
-six times a photo's. A converged model (the paper's
+The samples show what 96 CPU minutes of training buy: landscapes at the data's times of day
+(sunsets, starry nights, a blue sky with clouds) over ground with a horizon and a few trees,
+blurred; none has the data's sharp mountains. Without the clip the same noise gives darker,
+murkier scenes, one of them black, further from the photos (the printed distances). The
+realism test, which the test photos pass 94 % of the time here, passes none of the samples, and
+their distance is about four times a photo's. A converged model (the paper's
 took days on GPUs) is what makes SDEdit's outputs photos; everything below uses this one and
 says where that matters.
 ''')
@@ -396,9 +396,10 @@ softened and some shading; up to 0.5-0.6 the horizon and the colours stay where 
 put them while the flat patches take texture; from 0.7 the layout drifts, and from 0.9 the
 output turns into a dark scene with nothing of the guide left (at $t_0 = 1$ the noised guide is
 pure noise, and SDEdit, as its code does, does not clip $\hat x_0$: the darkness of §1's
-unclipped samples). Faithfulness falls along the row, from about 0.7 to 0.05. The realism
-distance would fall too if the model made photos; ours smooths the strokes but adds its own
-blur and mottling, and its distance rises with $t_0$ (about 6.5 to 23).
+unclipped samples). Faithfulness falls along the row, from about 0.7 to 0.1. The realism
+distance stays near 5-6 up to $t_0 = 0.8$, below the guide's (the strokes have become shaded
+patches), and rises only when the guide is nearly forgotten (about 14 at $t_0 = 1$); it never
+comes near a photo's 1.7, because the model's own texture is a blur.
 ''')
 
 md(r'''
@@ -497,21 +498,21 @@ realism half of the curve depends on the model.
   nearly every output) at *every* $t_0$, even 0.1: its outputs are training photos (§4), chosen
   by the guide's layout and colours, so its faithfulness is lower than the course model's at
   small $t_0$.
-* The **course model** only smooths: at $t_0 \le 0.2$ its outputs are slightly closer to the
-  photos' statistics than the guides themselves (distance about 7 against 7.7), and beyond
-  that they drift away, to about 20 at $t_0 = 1$ (pure noise, with $\hat x_0$ unclipped as in
-SDEdit's code). No output
-  passes the realism test.
-* Three repeats move each point along the curve: less faithful at the same $t_0$ (0.64
-  against 0.73 at $t_0 = 0.1$) and, for our model, no more realistic.
+* The **course model** moves the guides towards the photos, a little: its outputs are closer
+  to the photos' statistics than the guides themselves (distance about 6 against 7.7) up to
+  $t_0 \approx 0.7$, flat in between, and drift away only near $t_0 = 1$ (about 12, pure noise
+  with $\hat x_0$ unclipped as in SDEdit's code). No output passes the realism test.
+* Three repeats move each point along the curve, as the paper says they should: less faithful
+  at the same $t_0$ (about 0.65 against 0.73 at $t_0 = 0.1$) and a little more photo-like
+  (5.8 against 6.0 at 0.1, 6.0 against 6.6 at 0.5).
 
 So the two halves of the paper's curve come from two different models here: the course model
-shows the faithful end, the ideal denoiser the realistic end. A converged model draws the
+shows the faithful end and the start of the bend, the ideal denoiser the realistic end. A converged model draws the
 whole curve, bending from the guides' corner towards the photos' star; on a GPU, the paper's
 training (FULL mode's live run) is the way there. `benchmarks/sdedit_tables.py` measures the
-course model's table on 64 guides with 20 jumps: faithfulness 0.720, 0.553, 0.445, 0.302,
-0.135 and realism distance 7.39, 8.20, 8.59, 9.66, 15.70 at $t_0$ = 0.1, 0.3, 0.5, 0.7, 1.0
-(K = 1).
+course model's table on 64 guides with 20 jumps: faithfulness 0.722, 0.556, 0.452, 0.323,
+0.170 and realism distance 6.32, 6.49, 6.73, 7.33, 8.77 at $t_0$ = 0.1, 0.3, 0.5, 0.7, 1.0
+(K = 1; the guides' distance: 8.67).
 ''')
 
 md(r'''
@@ -628,7 +629,7 @@ print({k: round(v, 4) for k, v in MASKED.items()})
 md(r'''
 **What to see.** With the mask, the three kept quarters are the photo's own pixels (largest
 change 0.0) and only the painted quarter moves; without it, SDEdit repaints the whole photo
-(mean change about 0.17 in the quarters we wanted kept) and its detail is lost. In the painted
+(mean change about 0.16 in the quarters we wanted kept) and its detail is lost. In the painted
 quarter, the flat strokes turn into textured blurs that continue the colours around them. They
 are *not* closer to the true photo: L1 about 0.20 in the quarter, against the strokes' 0.10.
 The weak model's texture is not the data's, and L1 to one photo prefers a flat average to a
@@ -641,7 +642,7 @@ md(r'''
 
 Everything above came from the course checkpoint. Now a **live run**: the `fast` preset's
 U-Net, trained here from scratch on the photos of `synthetic-strokes` for a few dozen steps
-(the checkpoint had 3000; its loss, measured on the same kind of batch, is printed beside).
+(the checkpoint had 6000; its loss, measured on the same kind of batch, is printed beside).
 It shows how training starts, not where it ends. FULL mode trains the paper's configuration
 instead (SDEdit's 256 px church model: channels 128, multipliers 1, 1, 2, 2, 4, 4, attention
 at 16 px; Adam $2\cdot10^{-5}$, batch 64, gradients clipped at 1, EMA 0.999, 500 000 steps)
@@ -678,7 +679,7 @@ fig, (ax, *grid_axes) = plt.subplots(1, 3, figsize=(10, 3.0),
                                      gridspec_kw={"width_ratios": [1.3, 1, 1]})
 ax.plot(LIVE_LOSSES["steps"], LIVE_LOSSES["loss"], "o-", label="live run")
 if CHECKPOINT_LOSS is not None:
-    ax.axhline(CHECKPOINT_LOSS, color="tab:green", ls="--", label="course checkpoint (3000 steps)")
+    ax.axhline(CHECKPOINT_LOSS, color="tab:green", ls="--", label=f"course checkpoint ({CARD['steps']} steps)")
 ax.axhline(1.0, color="grey", ls=":", label="predicting no noise")
 ax.set_xlabel("step")
 ax.set_title("L_simple", fontsize=9)
@@ -698,7 +699,7 @@ plt.show()
 md(r'''
 **What to see.** The loss starts at 1, the error of predicting no noise at all, and falls to
 about a quarter of that within 40 steps: most of the noise at high levels is easy to find (the
-image there *is* nearly that noise). The rest of the way, to the checkpoint's 0.03, is the
+image there *is* nearly that noise). The rest of the way, to the checkpoint's 0.025, is the
 noise at low levels, where it must be told apart from the photo's own detail, and takes
 thousands of steps. The live run's samples (third column of each grid) are still coloured
 noise: a diffusion model's samples say nothing good until its loss is small at every level.
@@ -795,7 +796,7 @@ md(r'''
   guide to $t_0$, denoise. No pairs, no training for the task. $t_0$ trades faithfulness for
   realism; repeats push further towards realism; a mask keeps a region exactly.
 * Faithfulness falls with $t_0$ for any model. Realism rises only if the model's samples are
-  more realistic than the guide: our 47-minute CPU model smooths strokes but does not make
+  more realistic than the guide: our 96-minute CPU model smooths strokes but does not make
   photos, and the ideal denoiser makes photos by copying its training set. A good model sits
   between: it generalises.
 * Stable Diffusion's img2img is the same recipe in a latent space, with a prompt; its
