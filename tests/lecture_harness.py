@@ -108,6 +108,21 @@ def settings_namespace(notebook: Path, monkeypatch, tmp_path, fast: bool) -> dic
     return namespace
 
 
+def builder_writes(notebook: Path, tmp_path: Path) -> None:
+    """scripts/build_lecture_NN.py, run with its output redirected to ``tmp_path``, writes the
+    cells (type, source, tags) of the committed ``notebook``."""
+    builder = LECTURES.parent / "scripts" / f"build_lecture_{Path(notebook).name[:2]}.py"
+    source = builder.read_text()
+    target = f'Path(__file__).resolve().parents[1] / "lectures" / "{Path(notebook).name}"'
+    assert target in source, f"{builder.name} no longer writes {Path(notebook).name}"
+    exec(compile(source.replace(target, repr(str(tmp_path / Path(notebook).name))),
+                 str(builder), "exec"), {"__name__": "build"})
+    built = read(tmp_path / Path(notebook).name)
+    assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in built.cells] == [
+        (c.cell_type, c.source, c.metadata.get("tags")) for c in read(notebook).cells], (
+        f"{notebook.name} differs from what scripts/{builder.name} writes: run the script")
+
+
 def image_count(nb) -> int:
     """How many PNG pictures the executed notebook's code cells show."""
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"

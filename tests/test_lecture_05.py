@@ -24,6 +24,11 @@ def _read():
 
 
 # ----------------------------------------------------------------------------- the file
+def test_the_builder_writes_the_committed_notebook(tmp_path):
+    """scripts/build_lecture_05.py and lectures/05_spade.ipynb say the same."""
+    harness.builder_writes(NOTEBOOK, tmp_path)
+
+
 def test_exactly_one_results_cell_and_one_settings_cell():
     for tag in ("results", "settings"):
         tagged = [c for c in _read().cells if tag in c.metadata.get("tags", [])]

@@ -33,21 +33,7 @@ def _markdown():
 # ----------------------------------------------------------------------------- the file
 def test_the_builder_writes_the_committed_notebook(tmp_path):
     """scripts/build_lecture_06.py and lectures/06_munit.ipynb say the same."""
-    import importlib.util
-    import nbformat
-
-    spec = importlib.util.spec_from_file_location(
-        "build_lecture_06", harness.LECTURES.parent / "scripts" / "build_lecture_06.py")
-    source = Path(spec.origin).read_text()
-    # Run the builder with its output redirected to tmp_path.
-    source = source.replace('Path(__file__).resolve().parents[1] / "lectures" / "06_munit.ipynb"',
-                            repr(str(tmp_path / "06_munit.ipynb")))
-    exec(compile(source, spec.origin, "exec"), {"__name__": "build"})
-    built = nbformat.read(tmp_path / "06_munit.ipynb", as_version=4)
-    committed = _read()
-    assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in built.cells] == [
-        (c.cell_type, c.source, c.metadata.get("tags")) for c in committed.cells], (
-        "the notebook differs from what scripts/build_lecture_06.py writes: run the script")
+    harness.builder_writes(NOTEBOOK, tmp_path)
 
 
 def test_exactly_one_results_cell_and_one_settings_cell():

@@ -35,19 +35,7 @@ def _markdown():
 # ----------------------------------------------------------------------------- the file
 def test_the_builder_writes_the_committed_notebook(tmp_path):
     """scripts/build_lecture_07.py and lectures/07_sdedit.ipynb say the same."""
-    import importlib.util
-    import nbformat
-
-    spec = importlib.util.spec_from_file_location(
-        "build_lecture_07", harness.LECTURES.parent / "scripts" / "build_lecture_07.py")
-    source = Path(spec.origin).read_text()
-    source = source.replace('Path(__file__).resolve().parents[1] / "lectures" / "07_sdedit.ipynb"',
-                            repr(str(tmp_path / "07_sdedit.ipynb")))
-    exec(compile(source, spec.origin, "exec"), {"__name__": "build"})
-    built = nbformat.read(tmp_path / "07_sdedit.ipynb", as_version=4)
-    assert [(c.cell_type, c.source, c.metadata.get("tags")) for c in built.cells] == [
-        (c.cell_type, c.source, c.metadata.get("tags")) for c in _read().cells], (
-        "the notebook differs from what scripts/build_lecture_07.py writes: run the script")
+    harness.builder_writes(NOTEBOOK, tmp_path)
 
 
 def test_exactly_one_results_cell_and_one_settings_cell():

@@ -119,14 +119,14 @@ def tradeoff(model: DDPM, dataset, t0s=T0_GRID, repeats=(1, 3), steps: int | Non
     rows = []
     for k in repeats:
         for t0 in t0s:
-            def edit(x: Tensor, generator=torch.Generator().manual_seed(seed)) -> Tensor:
-                return sdedit(model, x, t0, k, steps, generator=generator).clamp(-1, 1)
+            def edit(generator: torch.Generator) -> Callable[[Tensor], Tensor]:
+                """This row's SDEdit, every batch drawing from ``generator``."""
+                return lambda x: sdedit(model, x, t0, k, steps, generator=generator).clamp(-1, 1)
 
-            scores = evaluate_paired(edit, dataset, "AtoB", batch_size=batch_size,
-                                     max_items=max_items)
-            if metrics is not None:
-                again = torch.Generator().manual_seed(seed)
-                scores.update(metrics(lambda x: edit(x, again)))
+            scores = evaluate_paired(edit(torch.Generator().manual_seed(seed)), dataset, "AtoB",
+                                     batch_size=batch_size, max_items=max_items)
+            if metrics is not None:  # the same edits again: the same noise from the start
+                scores.update(metrics(edit(torch.Generator().manual_seed(seed))))
             rows.append({"t0": t0, "repeats": k,
                          "network_calls": network_calls(t0, k, steps, model.schedule.num_timesteps),
                          **scores})
